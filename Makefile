@@ -1,0 +1,30 @@
+GO ?= go
+FUZZTIME ?= 30s
+
+.PHONY: help test race fuzz bench vet fmt interop
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+test: ## the whole suite, as CI runs it
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+race: ## the concurrent packages under the race detector
+	$(GO) test -race -count=1 ./internal/...
+
+fuzz: ## each fuzz target for FUZZTIME
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: ## micro-benchmarks, output for benchstat
+	$(GO) test -run '^$$' -bench . -count 5 ./internal/... | tee bench.txt
+
+fmt: ## gofmt check
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+interop: ## drive a broker with kcat, kafkajs, sarama, kafka-go, confluent-kafka-python
+	bash test/interop/run.sh
