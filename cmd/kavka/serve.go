@@ -1,0 +1,15 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+// newServeCmd is replaced by the real command as it lands.
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:  "serve",
+		RunE: func(*cobra.Command, []string) error { return errors.New("serve: not built yet") },
+	}
+}
