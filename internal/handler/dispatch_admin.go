@@ -1,0 +1,4 @@
+package handler
+
+// adminAPIs serve cluster metadata and administration: topics, configs.
+var adminAPIs = map[int16]api{}

@@ -1,0 +1,4 @@
+package handler
+
+// dataAPIs serve the data path: produce, fetch, offsets.
+var dataAPIs = map[int16]api{}
