@@ -21,6 +21,7 @@ func main() {
 		newTopicCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
+		newGroupCmd(),
 	)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kavka:", err)
