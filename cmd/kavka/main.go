@@ -22,6 +22,7 @@ func main() {
 		newProduceCmd(),
 		newConsumeCmd(),
 		newGroupCmd(),
+		newBenchCmd(),
 	)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kavka:", err)
