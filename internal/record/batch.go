@@ -20,7 +20,7 @@ const (
 	offMaxTimestamp         = 35 // int64
 	offProducerID           = 43 // int64
 	offProducerEpoch        = 51 // int16
-	offBaseSequence         = 53 // int16
+	offBaseSequence         = 53 // int32
 	offNumRecords           = 57 // int32
 
 	// HeaderSize is the size of a record batch header, records excluded.
