@@ -1,0 +1,218 @@
+package config
+
+import (
+	"math"
+	"sort"
+	"strconv"
+)
+
+// Frequently used limits.
+const (
+	maxInt32 = math.MaxInt32
+	maxInt64 = "9223372036854775807"
+)
+
+// def is a Def plus how it is applied; the table below is the single source
+// of truth for every key.
+type def struct {
+	Def
+	// check runs after parse for values a range cannot express; it returns
+	// why v is invalid, or "".
+	check func(v value) string
+	// broker applies a valid value to a Broker (broker keys only).
+	broker func(b *Broker, v value)
+	// topic applies a valid value to a Topic (topic keys only).
+	topic func(t *Topic, v value)
+}
+
+type opt func(*def)
+
+func min(f float64) opt                { return func(d *def) { d.Min, d.HasMin = f, true } }
+func max(f float64) opt                { return func(d *def) { d.Max, d.HasMax = f, true } }
+func oneOf(s ...string) opt            { return func(d *def) { d.Enum = s } }
+func dynamic() opt                     { return func(d *def) { d.Dynamic = true } }
+func null() opt                        { return func(d *def) { d.NoDefault = true } }
+func kavka() opt                       { return func(d *def) { d.Kavka = true } }
+func checked(f func(value) string) opt { return func(d *def) { d.check = f } }
+func syn(name string, scale int64) opt {
+	return func(d *def) { d.Synonyms = append(d.Synonyms, Synonym{Name: name, Scale: scale}) }
+}
+
+func bk(name string, t Type, dflt, doc string, apply func(*Broker, value), opts ...opt) *def {
+	d := &def{Def: Def{Name: name, Type: t, Scope: ScopeBroker, Default: dflt, Doc: doc}, broker: apply}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+func tk(name string, t Type, dflt, doc string, apply func(*Topic, value), opts ...opt) *def {
+	d := &def{Def: Def{Name: name, Type: t, Scope: ScopeTopic, Default: dflt, Doc: doc, Dynamic: true}, topic: apply}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+const (
+	msPerMinute = 60 * 1000
+	msPerHour   = 60 * msPerMinute
+)
+
+// brokerTable defines every broker key.
+var brokerTable = []*def{
+	// Identity and listeners.
+	bk("node.id", TypeInt, "1", "The id of this node in the cluster. Kavka defaults to 1 so that a single node needs no configuration.",
+		func(b *Broker, v value) { b.NodeID = int32(v.i) }, min(0)),
+	bk("broker.rack", TypeString, "", "Rack of the broker, used for rack-aware replica assignment and reported in Metadata.",
+		func(b *Broker, v value) { b.Rack = v.s }, null()),
+	bk("cluster.id", TypeString, "", "The cluster id. Kavka key: when unset, the id is generated on first start and kept in meta.properties in the data directory; when set, it must match the stored one.",
+		func(b *Broker, v value) { b.ClusterID = v.s }, null(), kavka()),
+	bk("listeners", TypeString, "PLAINTEXT://127.0.0.1:9092", "The listener to bind, as NAME://HOST:PORT (or HOST:PORT). An empty host binds all interfaces. Kavka serves one PLAINTEXT listener; only the first entry of a comma-separated list is used.",
+		func(b *Broker, v value) { b.Listen, _ = parseListener(v.s) }, checked(checkListener)),
+	bk("advertised.listeners", TypeString, "", "The address clients are told to connect to, as NAME://HOST:PORT; defaults to the listener.",
+		func(b *Broker, v value) { b.AdvertisedListener, _ = parseListener(v.s) }, null(), checked(checkListener)),
+	bk("log.dirs", TypeString, "", "The directory that holds the data (partition logs and cluster metadata); overrides log.dir. Kavka supports one directory.",
+		func(b *Broker, v value) { b.DataDir = v.s }, null(), checked(checkOneDir)),
+	bk("log.dir", TypeString, "./kavka-data", "The data directory, used when log.dirs is not set.",
+		func(b *Broker, v value) {
+			if _, ok := b.set["log.dirs"]; !ok {
+				b.DataDir = v.s
+			}
+		}, checked(checkOneDir)),
+
+	// Topic creation.
+	bk("num.partitions", TypeInt, "1", "The default number of partitions of a new topic.",
+		func(b *Broker, v value) { b.NumPartitions = int32(v.i) }, min(1), dynamic()),
+	bk("default.replication.factor", TypeInt, "1", "The default replication factor of a new topic.",
+		func(b *Broker, v value) { b.DefaultReplicationFactor = int16(v.i) }, min(1), max(math.MaxInt16)),
+	bk("auto.create.topics.enable", TypeBoolean, "true", "Create a topic when a client asks for its metadata (and allows it) or produces to it.",
+		func(b *Broker, v value) { b.AutoCreateTopics = v.b }),
+	bk("delete.topic.enable", TypeBoolean, "true", "Allow topics to be deleted. When false, DeleteTopics fails with TOPIC_DELETION_DISABLED.",
+		func(b *Broker, v value) { b.DeleteTopicEnable = v.b }),
+
+	// Network.
+	bk("socket.request.max.bytes", TypeInt, "104857600", "The largest request frame the broker reads; a larger one closes the connection.",
+		func(b *Broker, v value) { b.SocketRequestMaxBytes = int32(v.i) }, min(1)),
+	bk("connections.max.idle.ms", TypeLong, "600000", "Close connections idle for longer than this.",
+		func(b *Broker, v value) { b.ConnectionsMaxIdleMs = v.i }),
+	bk("max.connections", TypeInt, strconv.Itoa(maxInt32), "The most connections the broker accepts at once.",
+		func(b *Broker, v value) { b.MaxConnections = int32(v.i) }, min(0), dynamic()),
+	bk("message.max.bytes", TypeInt, "1048588", "The largest record batch the broker accepts, after compression. Default of the topic config max.message.bytes.",
+		func(b *Broker, v value) { b.MessageMaxBytes = int32(v.i) }, min(0), dynamic()),
+
+	// Log defaults inherited by topic configs (see topicTable synonyms).
+	bk("log.segment.bytes", TypeInt, "1073741824", "The largest size of one segment file. Default of segment.bytes.", nil, min(14), dynamic()),
+	bk("log.roll.ms", TypeLong, "", "Roll a new segment after this many milliseconds; overrides log.roll.hours. Default of segment.ms.", nil, null(), min(1), dynamic()),
+	bk("log.roll.hours", TypeInt, "168", "Roll a new segment after this many hours. Default of segment.ms (in hours).", nil, min(1)),
+	bk("log.roll.jitter.ms", TypeLong, "", "The largest random jitter subtracted from the roll time; overrides log.roll.jitter.hours.", nil, null(), min(0), dynamic()),
+	bk("log.roll.jitter.hours", TypeInt, "0", "The largest random jitter subtracted from the roll time, in hours.", nil, min(0)),
+	bk("log.retention.ms", TypeLong, "", "Keep a log segment this long before deleting it; -1 keeps it forever. Overrides log.retention.minutes and log.retention.hours. Default of retention.ms.", nil, null(), min(-1), dynamic()),
+	bk("log.retention.minutes", TypeInt, "", "Like log.retention.ms, in minutes; overrides log.retention.hours.", nil, null(), min(-1)),
+	bk("log.retention.hours", TypeInt, "168", "Like log.retention.ms, in hours (the lowest precedence of the three).", nil, min(-1)),
+	bk("log.retention.bytes", TypeLong, "-1", "The largest size of a partition's log before old segments are deleted; -1 means no limit. Default of retention.bytes.", nil, dynamic()),
+	bk("log.cleanup.policy", TypeList, "delete", "delete (remove old segments) and/or compact (keep the last record per key). Default of cleanup.policy.", nil, oneOf("compact", "delete"), dynamic()),
+	bk("log.cleaner.enable", TypeBoolean, "true", "Run the log cleaner, which compacts topics with cleanup.policy=compact.",
+		func(b *Broker, v value) { b.LogCleanerEnable = v.b }),
+	bk("log.cleaner.delete.retention.ms", TypeLong, "86400000", "Keep delete tombstones this long in compacted topics. Default of delete.retention.ms.", nil, min(0), dynamic()),
+	bk("log.cleaner.min.compaction.lag.ms", TypeLong, "0", "The least time a record stays uncompacted. Default of min.compaction.lag.ms.", nil, min(0), dynamic()),
+	bk("log.cleaner.max.compaction.lag.ms", TypeLong, maxInt64, "The most time a record may stay uncompacted. Default of max.compaction.lag.ms.", nil, min(1), dynamic()),
+	bk("log.cleaner.min.cleanable.ratio", TypeDouble, "0.5", "The least ratio of dirty log to total log for a log to be compacted. Default of min.cleanable.dirty.ratio.", nil, min(0), max(1), dynamic()),
+	bk("log.index.interval.bytes", TypeInt, "4096", "Add an offset index entry every this many bytes. Default of index.interval.bytes.", nil, min(0), dynamic()),
+	bk("log.index.size.max.bytes", TypeInt, "10485760", "The largest size of an offset index file. Default of segment.index.bytes.", nil, min(4), dynamic()),
+	bk("log.segment.delete.delay.ms", TypeLong, "60000", "Wait this long before deleting a segment file from disk. Default of file.delete.delay.ms.", nil, min(0), dynamic()),
+	bk("log.flush.interval.messages", TypeLong, maxInt64, "Flush a partition after this many messages. Kavka: while neither this nor log.flush.interval.ms (nor a topic's flush.messages/flush.ms) is set, every write is fsynced before it is acknowledged. Default of flush.messages.", nil, min(1), dynamic()),
+	bk("log.flush.interval.ms", TypeLong, "", "Flush a partition when its oldest unflushed message is this old; overrides log.flush.scheduler.interval.ms. Kavka: see log.flush.interval.messages. Default of flush.ms.", nil, null(), min(0), dynamic()),
+	bk("log.flush.scheduler.interval.ms", TypeLong, maxInt64, "How often the flusher checks whether a log needs flushing.", nil, min(0)),
+	bk("log.preallocate", TypeBoolean, "false", "Preallocate segment files. Default of preallocate.", nil, dynamic()),
+	bk("log.message.timestamp.type", TypeString, "CreateTime", "CreateTime (the producer's timestamp) or LogAppendTime (the broker's). Default of message.timestamp.type.", nil, oneOf("CreateTime", "LogAppendTime"), dynamic()),
+	bk("log.message.timestamp.difference.max.ms", TypeLong, maxInt64, "Deprecated (removed in Kafka 4.0): the most a CreateTime timestamp may differ from the broker's time. Default of message.timestamp.difference.max.ms.", nil, min(0), dynamic()),
+	bk("log.message.timestamp.before.max.ms", TypeLong, maxInt64, "The most a CreateTime timestamp may lie in the past (KIP-937). Default of message.timestamp.before.max.ms.", nil, min(0), dynamic()),
+	bk("log.message.timestamp.after.max.ms", TypeLong, "3600000", "The most a CreateTime timestamp may lie in the future (KIP-937; Kafka 4.0 default, KIP-1030). Default of message.timestamp.after.max.ms.", nil, min(0), dynamic()),
+	bk("compression.type", TypeString, "producer", "The compression of stored batches: producer keeps the producer's codec. Default of the topic config compression.type.", nil, oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), dynamic()),
+	bk("min.insync.replicas", TypeInt, "1", "The least number of in-sync replicas an acks=all write needs. Default of the topic config min.insync.replicas.", nil, min(1), dynamic()),
+	bk("unclean.leader.election.enable", TypeBoolean, "false", "Allow a replica outside the ISR to become leader, losing data. Default of the topic config.", nil, dynamic()),
+}
+
+// topicTable defines every topic key; defaults come from the broker keys
+// named as synonyms.
+var topicTable = []*def{
+	tk("cleanup.policy", TypeList, "delete", "delete (remove old segments by retention.ms / retention.bytes) and/or compact (keep the last record per key).",
+		func(t *Topic, v value) {
+			t.CleanupDelete, t.CleanupCompact = contains(v.list, "delete"), contains(v.list, "compact")
+		}, oneOf("compact", "delete"), syn("log.cleanup.policy", 1)),
+	tk("compression.type", TypeString, "producer", "The compression of stored batches: producer keeps the producer's codec; uncompressed stores them uncompressed.",
+		func(t *Topic, v value) { t.CompressionType = v.s }, oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), syn("compression.type", 1)),
+	tk("delete.retention.ms", TypeLong, "86400000", "Keep delete tombstones this long in a compacted topic.",
+		func(t *Topic, v value) { t.DeleteRetentionMs = v.i }, min(0), syn("log.cleaner.delete.retention.ms", 1)),
+	tk("file.delete.delay.ms", TypeLong, "60000", "Wait this long before deleting a segment file from disk.",
+		func(t *Topic, v value) { t.FileDeleteDelayMs = v.i }, min(0), syn("log.segment.delete.delay.ms", 1)),
+	tk("flush.messages", TypeLong, maxInt64, "Force an fsync after this many messages. Kavka: while neither flush.messages nor flush.ms is set (here or on the broker), every write is fsynced before it is acknowledged.",
+		func(t *Topic, v value) { t.FlushMessages = v.i }, min(1), syn("log.flush.interval.messages", 1)),
+	tk("flush.ms", TypeLong, maxInt64, "Force an fsync when the oldest unflushed message is this old. Kavka: see flush.messages.",
+		func(t *Topic, v value) { t.FlushMs = v.i }, min(0), syn("log.flush.interval.ms", 1), syn("log.flush.scheduler.interval.ms", 1)),
+	tk("index.interval.bytes", TypeInt, "4096", "Add an offset index entry every this many bytes.",
+		func(t *Topic, v value) { t.IndexIntervalBytes = int32(v.i) }, min(0), syn("log.index.interval.bytes", 1)),
+	tk("max.compaction.lag.ms", TypeLong, maxInt64, "The most time a record may stay uncompacted.",
+		func(t *Topic, v value) { t.MaxCompactionLagMs = v.i }, min(1), syn("log.cleaner.max.compaction.lag.ms", 1)),
+	tk("max.message.bytes", TypeInt, "1048588", "The largest record batch accepted, after compression.",
+		func(t *Topic, v value) { t.MaxMessageBytes = int32(v.i) }, min(0), syn("message.max.bytes", 1)),
+	tk("message.timestamp.type", TypeString, "CreateTime", "CreateTime keeps the producer's timestamps; LogAppendTime replaces them with the broker's time.",
+		func(t *Topic, v value) { t.LogAppendTime = v.s == "LogAppendTime" }, oneOf("CreateTime", "LogAppendTime"), syn("log.message.timestamp.type", 1)),
+	tk("message.timestamp.difference.max.ms", TypeLong, maxInt64, "Deprecated (removed in Kafka 4.0; use the before/after keys): the most a CreateTime timestamp may differ from the broker's time.",
+		func(t *Topic, v value) { t.TimestampDifferenceMaxMs = v.i }, min(0), syn("log.message.timestamp.difference.max.ms", 1)),
+	tk("message.timestamp.before.max.ms", TypeLong, maxInt64, "The most a CreateTime timestamp may lie in the past (KIP-937).",
+		func(t *Topic, v value) { t.TimestampBeforeMaxMs = v.i }, min(0), syn("log.message.timestamp.before.max.ms", 1)),
+	tk("message.timestamp.after.max.ms", TypeLong, "3600000", "The most a CreateTime timestamp may lie in the future (KIP-937).",
+		func(t *Topic, v value) { t.TimestampAfterMaxMs = v.i }, min(0), syn("log.message.timestamp.after.max.ms", 1)),
+	tk("min.cleanable.dirty.ratio", TypeDouble, "0.5", "The least ratio of dirty log to total log for the log to be compacted.",
+		func(t *Topic, v value) { t.MinCleanableDirtyRatio = v.f }, min(0), max(1), syn("log.cleaner.min.cleanable.ratio", 1)),
+	tk("min.compaction.lag.ms", TypeLong, "0", "The least time a record stays uncompacted.",
+		func(t *Topic, v value) { t.MinCompactionLagMs = v.i }, min(0), syn("log.cleaner.min.compaction.lag.ms", 1)),
+	tk("min.insync.replicas", TypeInt, "1", "The least number of in-sync replicas an acks=all write needs.",
+		func(t *Topic, v value) { t.MinInsyncReplicas = int32(v.i) }, min(1), syn("min.insync.replicas", 1)),
+	tk("preallocate", TypeBoolean, "false", "Preallocate segment files.",
+		func(t *Topic, v value) { t.Preallocate = v.b }, syn("log.preallocate", 1)),
+	tk("retention.bytes", TypeLong, "-1", "The largest size of a partition's log before old segments are deleted; -1 means no limit.",
+		func(t *Topic, v value) { t.RetentionBytes = v.i }, syn("log.retention.bytes", 1)),
+	tk("retention.ms", TypeLong, "604800000", "Keep a segment this long before deleting it; -1 keeps it forever.",
+		func(t *Topic, v value) { t.RetentionMs = v.i }, min(-1),
+		syn("log.retention.ms", 1), syn("log.retention.minutes", msPerMinute), syn("log.retention.hours", msPerHour)),
+	tk("segment.bytes", TypeInt, "1073741824", "The largest size of one segment file.",
+		func(t *Topic, v value) { t.SegmentBytes = int32(v.i) }, min(14), syn("log.segment.bytes", 1)),
+	tk("segment.index.bytes", TypeInt, "10485760", "The largest size of a segment's offset index.",
+		func(t *Topic, v value) { t.SegmentIndexBytes = int32(v.i) }, min(4), syn("log.index.size.max.bytes", 1)),
+	tk("segment.jitter.ms", TypeLong, "0", "The largest random jitter subtracted from segment.ms.",
+		func(t *Topic, v value) { t.SegmentJitterMs = v.i }, min(0), syn("log.roll.jitter.ms", 1), syn("log.roll.jitter.hours", msPerHour)),
+	tk("segment.ms", TypeLong, "604800000", "Roll a new segment after this many milliseconds even if it is not full.",
+		func(t *Topic, v value) { t.SegmentMs = v.i }, min(1), syn("log.roll.ms", 1), syn("log.roll.hours", msPerHour)),
+	tk("unclean.leader.election.enable", TypeBoolean, "false", "Allow a replica outside the ISR to become leader, losing data.",
+		func(t *Topic, v value) { t.UncleanLeaderElection = v.b }, syn("unclean.leader.election.enable", 1)),
+}
+
+var (
+	brokerByName = index(brokerTable)
+	topicByName  = index(topicTable)
+	brokerDefs   = publicDefs(brokerTable)
+	topicDefs    = publicDefs(topicTable)
+)
+
+func index(table []*def) map[string]*def {
+	m := make(map[string]*def, len(table))
+	for _, d := range table {
+		if _, dup := m[d.Name]; dup {
+			panic("BUG: config defined twice: " + d.Name)
+		}
+		m[d.Name] = d
+	}
+	return m
+}
+
+func publicDefs(table []*def) []*Def {
+	out := make([]*Def, len(table))
+	for i, d := range table {
+		out[i] = &d.Def
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
