@@ -1,0 +1,271 @@
+package network
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kavka-io/kavka/internal/handler"
+	"github.com/kavka-io/kavka/internal/wire"
+)
+
+// conn is one client connection. The reader goroutine (serve) frames and
+// decodes requests and queues them; the worker goroutine serves them in
+// order and writes the responses. Nothing else touches the socket except
+// shutdown, which only moves the read deadline, and Server.stop, which may
+// close it.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	peer string
+
+	// queue carries decoded requests from reader to worker. Its capacity is
+	// MaxInFlight: when full, the reader blocks and stops reading the socket
+	// (the connection is muted) until the worker takes one.
+	queue chan *pending
+
+	ctx          context.Context    // the handlers' context
+	cancel       context.CancelFunc // cancels ctx
+	stopping     atomic.Bool
+	lastActivity atomic.Int64 // unix nanoseconds of the last frame read or response written
+	busy         atomic.Int32 // requests read but not yet answered
+}
+
+// pending is one request on its way from reader to worker.
+type pending struct {
+	hdr  wire.RequestHeader
+	req  kmsg.Request  // nil when resp is set
+	resp kmsg.Response // an answer decided by the reader (ApiVersions too new)
+}
+
+func newConn(ctx context.Context, s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(ctx)
+	return &conn{
+		s:      s,
+		nc:     nc,
+		peer:   nc.RemoteAddr().String(),
+		queue:  make(chan *pending, s.cfg.MaxInFlight),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// shutdown asks the connection to stop reading and finish what it has read.
+// The handlers' context is canceled so that long-polls answer now.
+// Safe to call from any goroutine, more than once.
+func (c *conn) shutdown() {
+	c.stopping.Store(true)
+	c.cancel()
+	c.nc.SetReadDeadline(time.Now()) // unblocks the reader
+}
+
+// serve runs the connection until the client leaves, sends bad input, the
+// connection idles out or the server stops. It returns once both goroutines
+// are done and the socket is closed.
+func (c *conn) serve() {
+	defer c.cancel()
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	c.touch()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.work(c.ctx)
+	}()
+	c.read()
+	close(c.queue)
+	wg.Wait()
+	c.nc.Close()
+}
+
+func (c *conn) touch() { c.lastActivity.Store(time.Now().UnixNano()) }
+
+// read is the reader loop. It returns on the first error; the error is
+// logged here, once, unless it is an ordinary disconnect.
+func (c *conn) read() {
+	cfg := &c.s.cfg
+	cr := &countingReader{r: bufio.NewReaderSize(c.nc, 16<<10)}
+	for !c.stopping.Load() {
+		// Connection deadlines are wall-clock by nature (net.Conn), so they
+		// use time.Now rather than the injected clock.
+		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		cr.n = 0
+		frame, err := wire.ReadFrame(cr, cfg.MaxRequestSize, nil)
+		if err != nil {
+			if c.stopping.Load() {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && cr.n == 0 {
+				idle := time.Since(time.Unix(0, c.lastActivity.Load()))
+				if c.busy.Load() > 0 || idle < cfg.IdleTimeout {
+					continue // a long request is running: not idle
+				}
+				c.log("connection idle; closing", err, "idle_ms", idle.Milliseconds())
+				return
+			}
+			switch {
+			case errors.Is(err, io.EOF) && cr.n == 0, isReset(err):
+				// The client went away between requests.
+			case errors.Is(err, wire.ErrFrameSize), errors.Is(err, wire.ErrFrameTooLarge):
+				c.log("bad frame; closing", err)
+			default:
+				c.log("read failed; closing", err, "frame_bytes_read", cr.n)
+			}
+			return
+		}
+		c.touch()
+		p, ok := c.decode(frame)
+		if !ok {
+			return
+		}
+		c.busy.Add(1)
+		c.queue <- p // blocks when MaxInFlight requests wait: the mute
+	}
+}
+
+// decode parses the header and body of one frame. ok is false when the
+// connection must close; decode has logged why.
+func (c *conn) decode(frame []byte) (p *pending, ok bool) {
+	// The key and version come first: check them before parsing the rest
+	// of the header, whose layout depends on them.
+	if len(frame) >= 8 {
+		key, version := int16(binary.BigEndian.Uint16(frame)), int16(binary.BigEndian.Uint16(frame[2:]))
+		if !handler.Supported(key, version) {
+			if key == 18 { // ApiVersions newer than ours: answer so the client retries lower.
+				hdr := wire.RequestHeader{APIKey: key, APIVersion: version, CorrelationID: int32(binary.BigEndian.Uint32(frame[4:]))}
+				return &pending{hdr: hdr, resp: handler.UnsupportedAPIVersions()}, true
+			}
+			c.log("unsupported api key or version; closing", nil,
+				"api_key", key, "api", kmsg.NameForKey(key), "api_version", version)
+			return nil, false
+		}
+	}
+	hdr, body, err := wire.ParseHeader(frame)
+	if err != nil {
+		c.log("bad request header; closing", err, "api_key", hdr.APIKey, "api_version", hdr.APIVersion)
+		return nil, false
+	}
+	req, err := wire.DecodeRequest(hdr, body)
+	if err != nil {
+		c.log("malformed request; closing", err, "api_key", hdr.APIKey, "api_version", hdr.APIVersion)
+		return nil, false
+	}
+	return &pending{hdr: hdr, req: req}, true
+}
+
+// work is the worker loop: it serves queued requests in order and writes
+// their responses. After a write error it keeps draining the queue without
+// serving, so that the reader never blocks on a full queue.
+func (c *conn) work(ctx context.Context) {
+	var buf []byte
+	broken := false
+	for p := range c.queue {
+		if broken {
+			c.busy.Add(-1)
+			continue
+		}
+		resp, closeAfter := c.serveOne(ctx, p)
+		if resp != nil {
+			buf = wire.AppendResponse(buf[:0], p.hdr.CorrelationID, resp)
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if _, err := c.nc.Write(buf); err != nil {
+				if !isReset(err) {
+					c.log("write failed; closing", err)
+				}
+				broken = true
+			}
+			c.touch()
+			if cap(buf) > 1<<20 {
+				buf = nil // do not pin a large buffer for the life of the connection
+			}
+		}
+		c.busy.Add(-1)
+		if closeAfter && !broken {
+			c.log("acks=0 produce failed; closing so the producer notices", nil, "api_key", p.hdr.APIKey)
+			broken = true
+		}
+		if broken {
+			// Make the reader return: it may be blocked reading.
+			c.stopping.Store(true)
+			c.nc.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// serveOne serves one request. It returns the response to write (nil for
+// acks=0 produce) and whether to close the connection afterwards: Kafka
+// closes the connection when an acks=0 produce fails, since the producer
+// sees no response.
+func (c *conn) serveOne(ctx context.Context, p *pending) (kmsg.Response, bool) {
+	if p.resp != nil {
+		return p.resp, false
+	}
+	rc := &handler.RequestContext{Header: p.hdr, Peer: c.peer}
+	resp := c.s.h.Handle(ctx, rc, p.req)
+	if pr, ok := p.req.(*kmsg.ProduceRequest); ok && pr.Acks == 0 {
+		return nil, produceFailed(resp)
+	}
+	return resp, false
+}
+
+func produceFailed(resp kmsg.Response) bool {
+	pr, ok := resp.(*kmsg.ProduceResponse)
+	if !ok {
+		return true
+	}
+	for _, t := range pr.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// log writes one line about this connection. Each connection logs at most
+// one such line, because every caller closes the connection after it.
+func (c *conn) log(msg string, err error, attrs ...any) {
+	attrs = append([]any{"peer", c.peer}, attrs...)
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	c.s.cfg.Logger.Info(msg, attrs...)
+}
+
+// countingReader counts the bytes read through it, so that the reader can
+// tell an idle timeout between frames from a client stalled inside one.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += n
+	return n, err
+}
+
+// isReset reports whether err is an ordinary disconnect by the peer or by us.
+func isReset(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, errConnReset) || errors.Is(err, errBrokenPipe)
+}
+
+var (
+	errConnReset  error = syscall.ECONNRESET
+	errBrokenPipe error = syscall.EPIPE
+)
