@@ -58,7 +58,9 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 		dst = append(dst, xerialMagic...)
 		dst = binary.BigEndian.AppendUint32(dst, 1)
 		dst = binary.BigEndian.AppendUint32(dst, 1)
-		for len(src) > 0 {
+		// An empty input still gets one (empty) block: decoders such as
+		// franz-go's take a bare 16-byte header for a raw snappy block.
+		for first := true; first || len(src) > 0; first = false {
 			n := min(len(src), xerialBlockSize)
 			need := snappy.MaxEncodedLen(n)
 			dst = slices.Grow(dst, 4+need)
