@@ -1,0 +1,287 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kavka-io/kavka/internal/vfs"
+)
+
+// Data-directory files, named as in Kafka.
+const (
+	cleanShutdownName    = ".kafka_cleanshutdown"
+	recoveryPointName    = "recovery-point-offset-checkpoint"
+	logStartName         = "log-start-offset-checkpoint"
+	replicationName      = "replication-offset-checkpoint"
+	cleanerOffsetName    = "cleaner-offset-checkpoint"
+	checkpointIntervalMs = 10_000
+)
+
+// Manager owns a data directory of logs (<topic>-<partition>/), its
+// checkpoint files and clean-shutdown marker, and the background work.
+// Mirrors kafka.log.LogManager. Its methods are safe for concurrent use.
+type Manager struct {
+	fs   vfs.FS
+	dir  string
+	opts Options
+	hc   *handleCache
+
+	// tick is how often Run wakes up (tests shorten it).
+	tick time.Duration
+
+	mu     sync.Mutex
+	logs   map[partitionKey]*Log // guarded by mu
+	closed bool                  // guarded by mu
+	loaded bool                  // guarded by mu
+
+	lastCheckpointMs int64 // owned by Run's goroutine
+}
+
+// NewManager returns a manager of the data directory dir, creating it if
+// missing. It starts nothing and opens no log: call Load, then Run.
+func NewManager(fs vfs.FS, dir string, opts Options) (*Manager, error) {
+	opts.fill()
+	if err := mkdirAllDurable(fs, dir); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return &Manager{
+		fs: fs, dir: dir, opts: opts, hc: newHandleCache(opts.MaxOpenFiles),
+		tick: time.Second, logs: make(map[partitionKey]*Log),
+	}, nil
+}
+
+// Load opens every log in the data directory, with the configuration
+// cfgFor returns. After an unclean shutdown (no marker) each log is
+// recovered from its recovery point; then the marker is removed, so a crash
+// from now on is seen as unclean. Directories that are not
+// "<topic>-<partition>" are skipped; "-delete" directories left by an
+// interrupted Remove are removed.
+func (m *Manager) Load(cfgFor func(topic string, partition int32) Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	marker := m.fs.PathJoin(m.dir, cleanShutdownName)
+	_, err := m.fs.Stat(marker)
+	clean := err == nil
+	rp, rpErr := readOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, recoveryPointName))
+	ls, _ := readOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, logStartName))
+	hw, _ := readOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, replicationName))
+	co, _ := readOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, cleanerOffsetName))
+	if rpErr != nil && !isNotExist(rpErr) {
+		m.opts.Logger.Warn("recovery point checkpoint unreadable; recovering logs fully", "err", rpErr)
+	}
+	names, err := m.fs.List(m.dir)
+	if err != nil {
+		return fmt.Errorf("list data dir: %w", err)
+	}
+	for _, name := range names {
+		p := m.fs.PathJoin(m.dir, name)
+		if len(name) > 7 && name[len(name)-7:] == "-delete" {
+			if err := m.fs.RemoveAll(p); err != nil {
+				return fmt.Errorf("remove %s: %w", name, err)
+			}
+			continue
+		}
+		topic, part, ok := parseLogDirName(name)
+		if !ok {
+			continue
+		}
+		fi, err := m.fs.Stat(p)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		k := partitionKey{topic, part}
+		if _, dup := m.logs[k]; dup {
+			continue
+		}
+		get := func(mp map[partitionKey]int64) int64 {
+			if v, ok := mp[k]; ok {
+				return v
+			}
+			return -1
+		}
+		l, err := openLog(m.fs, p, cfgFor(topic, part), m.opts, openState{
+			clean: clean, recoveryPoint: get(rp), logStart: get(ls), hw: get(hw), cleanedTo: get(co),
+			hc: m.hc, topic: topic, partition: part,
+		})
+		if err != nil {
+			return err
+		}
+		m.logs[k] = l
+	}
+	if clean {
+		if err := m.fs.Remove(marker); err != nil && !isNotExist(err) {
+			return fmt.Errorf("remove clean shutdown marker: %w", err)
+		}
+		if err := syncDir(m.fs, m.dir); err != nil {
+			return err
+		}
+	}
+	m.loaded = true
+	return nil
+}
+
+// Create creates and opens a new, empty log.
+func (m *Manager) Create(topic string, partition int32, cfg Config) (*Log, error) {
+	if topic == "" || partition < 0 {
+		return nil, fmt.Errorf("%w: topic %q partition %d", ErrInvalidConfig, topic, partition)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	k := partitionKey{topic, partition}
+	if _, ok := m.logs[k]; ok {
+		return nil, fmt.Errorf("%w: %s", ErrExists, logDirName(topic, partition))
+	}
+	l, err := openLog(m.fs, m.fs.PathJoin(m.dir, logDirName(topic, partition)), cfg, m.opts, openState{
+		recoveryPoint: -1, logStart: -1, hw: -1, cleanedTo: -1, hc: m.hc, topic: topic, partition: partition,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.logs[k] = l
+	return l, nil
+}
+
+// Get returns the open log of a partition.
+func (m *Manager) Get(topic string, partition int32) (*Log, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.logs[partitionKey{topic, partition}]
+	return l, ok
+}
+
+// Remove closes a log and deletes its directory.
+func (m *Manager) Remove(topic string, partition int32) error {
+	m.mu.Lock()
+	k := partitionKey{topic, partition}
+	l, ok := m.logs[k]
+	delete(m.logs, k)
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return l.Delete()
+}
+
+// Logs returns the open logs, sorted by topic and partition.
+func (m *Manager) Logs() []*Log {
+	m.mu.Lock()
+	out := make([]*Log, 0, len(m.logs))
+	for _, l := range m.logs {
+		out = append(out, l)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
+		}
+		return out[i].partition < out[j].partition
+	})
+	return out
+}
+
+// Run does the background work until ctx is done: retention, the cleaner,
+// the flush.ms flusher, removal of .deleted files and checkpoints. It runs
+// on the caller's goroutine and returns nil when ctx is done.
+func (m *Manager) Run(ctx context.Context) error {
+	t := time.NewTicker(m.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			m.runOnce(ctx)
+		}
+	}
+}
+
+// runOnce does one round of background work.
+func (m *Manager) runOnce(ctx context.Context) {
+	now := m.opts.Clock.Now().UnixMilli()
+	for _, l := range m.Logs() {
+		if ctx.Err() != nil {
+			return
+		}
+		if l.Offline() {
+			continue
+		}
+		if err := l.maybeFlushByTime(now); err != nil {
+			m.opts.Logger.Warn("flush", "topic", l.topic, "partition", l.partition, "err", err)
+		}
+		if _, err := l.applyRetention(now); err != nil {
+			m.opts.Logger.Warn("retention", "topic", l.topic, "partition", l.partition, "err", err)
+		}
+		if _, err := l.maybeClean(ctx, now); err != nil && !errors.Is(err, context.Canceled) {
+			m.opts.Logger.Warn("cleaner", "topic", l.topic, "partition", l.partition, "err", err)
+		}
+		l.sweepTrash(now)
+	}
+	if now-m.lastCheckpointMs >= checkpointIntervalMs {
+		m.lastCheckpointMs = now
+		if err := m.checkpoint(); err != nil {
+			m.opts.Logger.Warn("write checkpoints", "err", err)
+		}
+	}
+}
+
+// checkpoint writes the data directory's checkpoint files.
+func (m *Manager) checkpoint() error {
+	rp := map[partitionKey]int64{}
+	ls := map[partitionKey]int64{}
+	hw := map[partitionKey]int64{}
+	co := map[partitionKey]int64{}
+	for _, l := range m.Logs() {
+		k := partitionKey{l.topic, l.partition}
+		l.mu.RLock()
+		rp[k] = l.flushed.Load()
+		ls[k] = l.logStart
+		hw[k] = l.hw.Load()
+		co[k] = l.cleanedTo
+		l.mu.RUnlock()
+	}
+	return errors.Join(
+		writeOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, recoveryPointName), rp),
+		writeOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, logStartName), ls),
+		writeOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, replicationName), hw),
+		writeOffsetsCheckpoint(m.fs, m.fs.PathJoin(m.dir, cleanerOffsetName), co),
+	)
+}
+
+// Close closes every log, writes the checkpoints and, if all of that
+// succeeded, the clean-shutdown marker.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	var errs []error
+	offline := false
+	for _, l := range m.Logs() {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		offline = offline || l.Offline()
+	}
+	if err := m.checkpoint(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 && !offline {
+		if err := writeFileAtomic(m.fs, m.fs.PathJoin(m.dir, cleanShutdownName), nil, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
