@@ -187,7 +187,7 @@ func (l *Log) Append(records []byte, leaderEpoch int32) (AppendResult, error) {
 	l.mu.RLock()
 	maxMsg := l.cfg.MaxMessageBytes
 	l.mu.RUnlock()
-	spans, err := splitBatches(records, max(maxMsg, 1), spanBuf[:0])
+	spans, err := splitBatches(records, max(maxMsg, 1), false, spanBuf[:0])
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -237,7 +237,7 @@ func (l *Log) Append(records []byte, leaderEpoch int32) (AppendResult, error) {
 // the epoch cache.
 func (l *Log) AppendReplicated(records []byte) (AppendResult, error) {
 	var spanBuf [16]batchSpan
-	spans, err := splitBatches(records, 0, spanBuf[:0])
+	spans, err := splitBatches(records, 0, true, spanBuf[:0])
 	if err != nil {
 		return AppendResult{}, err
 	}

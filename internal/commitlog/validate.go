@@ -12,13 +12,19 @@ type batchSpan struct {
 	h   record.Header
 }
 
-// splitBatches validates every batch in b (the hot-path checks of Kafka's
-// LogValidator: header, length, magic, CRC32C, record count against the
-// last offset delta, size limit) and returns where each starts. It never
-// decompresses. maxBatch <= 0 means no size limit (replicated data).
-func splitBatches(b []byte, maxBatch int32, spans []batchSpan) ([]batchSpan, error) {
+// splitBatches splits b into batches and validates each with
+// record.Validate (Kafka's LogValidator batch checks: lengths, magic, CRC32C,
+// codec, record count against the last offset delta, the size limit, and the
+// record framing of uncompressed batches). It never decompresses.
+// replicated selects the follower rules: no size limit, offset gaps allowed
+// (a compacted leader's batches).
+func splitBatches(b []byte, maxBatch int32, replicated bool, spans []batchSpan) ([]batchSpan, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: no batches", record.ErrInvalid)
+	}
+	opts := record.ValidateOptions{MaxBatchBytes: int(maxBatch), AllowControl: true}
+	if replicated {
+		opts = record.ValidateOptions{AllowControl: true, AllowOffsetGaps: true}
 	}
 	for pos := 0; pos < len(b); {
 		h, err := record.ParseHeader(b[pos:])
@@ -29,14 +35,8 @@ func splitBatches(b []byte, maxBatch int32, spans []batchSpan) ([]batchSpan, err
 		if size > len(b)-pos {
 			return nil, fmt.Errorf("batch at byte %d: %w: length %d beyond the %d bytes sent", pos, record.ErrCorrupt, size, len(b)-pos)
 		}
-		if maxBatch > 0 && size > int(maxBatch) {
-			return nil, fmt.Errorf("batch at byte %d: %w: %d bytes, max.message.bytes %d", pos, record.ErrTooLarge, size, maxBatch)
-		}
-		if record.Checksum(b[pos:pos+size]) != h.CRC {
-			return nil, fmt.Errorf("batch at byte %d: %w: CRC mismatch", pos, record.ErrCorrupt)
-		}
-		if h.LastOffsetDelta < 0 || h.NumRecords != h.LastOffsetDelta+1 && !h.Control() && maxBatch > 0 {
-			return nil, fmt.Errorf("batch at byte %d: %w: %d records, last offset delta %d", pos, record.ErrInvalid, h.NumRecords, h.LastOffsetDelta)
+		if h, err = record.Validate(b[pos:pos+size], opts); err != nil {
+			return nil, fmt.Errorf("batch at byte %d: %w", pos, err)
 		}
 		spans = append(spans, batchSpan{pos: pos, h: h})
 		pos += size
