@@ -4,6 +4,10 @@ import (
 	"log/slog"
 
 	"github.com/kavka-io/kavka/internal/clock"
+	"github.com/kavka-io/kavka/internal/commitlog"
+	"github.com/kavka-io/kavka/internal/config"
+	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/purgatory"
 )
 
 // Deps are the subsystems the handlers call. The server fills them in.
@@ -11,4 +15,59 @@ type Deps struct {
 	NodeID int32
 	Logger *slog.Logger
 	Clock  clock.Clock
+
+	// Image returns the current metadata image: topics, ids, partitions,
+	// leaders and epochs. It must not return nil.
+	Image func() *metadata.Image
+	// Logs finds the local partition logs.
+	Logs Logs
+	// Waits wakes long-poll fetches when a partition gets data.
+	Waits *purgatory.Purgatory[TopicPartition]
+	// TopicConfig returns a topic's resolved configuration (broker defaults
+	// plus the topic's overrides). Nil means the broker defaults.
+	TopicConfig func(topic string) config.Topic
+	// LogDir is the directory DescribeLogDirs reports.
+	LogDir string
+
+	// Meta is the cluster metadata store the admin APIs change (topics,
+	// partitions, topic configs).
+	Meta *metadata.Store
+	// Config is the broker configuration (auto-create, defaults, the
+	// advertised listener, DescribeConfigs). Nil means config.Defaults().
+	Config *config.Broker
+}
+
+// Logs finds partition logs; *commitlog.Manager implements it through the
+// server.
+type Logs interface {
+	// Get returns the log of a partition, or nil if this broker has none.
+	Get(topic string, partition int32) *commitlog.Log
+}
+
+// TopicPartition names a partition; it keys the purgatory.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+func (h *Handlers) logger() *slog.Logger {
+	if h.deps.Logger == nil {
+		return slog.Default()
+	}
+	return h.deps.Logger
+}
+
+func (h *Handlers) clock() clock.Clock {
+	if h.deps.Clock == nil {
+		return clock.Real
+	}
+	return h.deps.Clock
+}
+
+func (h *Handlers) topicConfig(topic string) config.Topic {
+	if h.deps.TopicConfig == nil {
+		b := config.Defaults()
+		return b.Log
+	}
+	return h.deps.TopicConfig(topic)
 }

@@ -3,9 +3,12 @@ package handler
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kavka-io/kavka/internal/commitlog"
+	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/wire"
 )
 
@@ -20,11 +23,30 @@ type RequestContext struct {
 // Handlers serves requests. Its dependencies are set by the server at start
 // and never change; each subsystem guards its own state.
 type Handlers struct {
-	deps Deps
+	deps     Deps
+	sessions *fetchSessions
+
+	// hwMu serializes high-watermark moves so that a slower produce never
+	// moves it back.
+	hwMu sync.Mutex
 }
 
 // New returns Handlers using deps.
-func New(deps Deps) *Handlers { return &Handlers{deps: deps} }
+func New(deps Deps) *Handlers {
+	if deps.Image == nil {
+		empty := &metadata.Image{}
+		deps.Image = func() *metadata.Image { return empty }
+	}
+	if deps.Logs == nil {
+		deps.Logs = noLogs{}
+	}
+	return &Handlers{deps: deps, sessions: newFetchSessions()}
+}
+
+// noLogs is the Logs of a broker without storage (tests of other layers).
+type noLogs struct{}
+
+func (noLogs) Get(string, int32) *commitlog.Log { return nil }
 
 // Handle serves one decoded request and returns its response. The version of
 // req must be Supported; the network layer checks that before decoding.
