@@ -90,8 +90,9 @@ func checkHeader(h *Header, opts ValidateOptions) error {
 // walkRecords parses the uncompressed records of a batch with header h. It
 // requires exactly h.NumRecords records filling src, with offset deltas 0,
 // 1, 2… (or, with gaps allowed, increasing and at most LastOffsetDelta). If
-// fn is not nil it is called with each record, whose slices alias src.
-func walkRecords(src []byte, h *Header, gaps bool, fn func(*Record)) error {
+// out is not nil the records are appended to it; their slices alias src.
+// With out nil it does not allocate.
+func walkRecords(src []byte, h *Header, gaps bool, out *[]Record) error {
 	r := reader{src: src}
 	prev := int64(-1)
 	var rec Record
@@ -99,7 +100,7 @@ func walkRecords(src []byte, h *Header, gaps bool, fn func(*Record)) error {
 		if len(r.src) == 0 {
 			return fmt.Errorf("%w: %d records, header says %d", ErrInvalid, i, h.NumRecords)
 		}
-		r.record(&rec, fn != nil)
+		r.record(&rec, out != nil)
 		if r.err != nil {
 			return fmt.Errorf("record %d: %w", i, r.err)
 		}
@@ -111,8 +112,8 @@ func walkRecords(src []byte, h *Header, gaps bool, fn func(*Record)) error {
 			return fmt.Errorf("%w: record %d has offset delta %d after %d, last %d", ErrInvalid, i, off, prev, h.LastOffsetDelta)
 		}
 		prev = off
-		if fn != nil {
-			fn(&rec)
+		if out != nil {
+			*out = append(*out, rec)
 		}
 	}
 	if len(r.src) != 0 {
