@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,3 +148,8 @@ func readAllBatches(t testing.TB, l *Log, from int64) []record.Header {
 	t.Fatalf("readAllBatches did not finish")
 	return nil
 }
+
+type atomicBool struct{ v atomic.Bool }
+
+func (a *atomicBool) get() bool  { return a.v.Load() }
+func (a *atomicBool) set(v bool) { a.v.Store(v) }

@@ -319,7 +319,14 @@ func (l *Log) maybeRollLocked(size, first, last int64) error {
 	seg.imu.Unlock()
 	if seg.size+size > l.cfg.SegmentBytes || full || last-seg.base > math.MaxInt32 ||
 		l.nowMs()-seg.created >= l.cfg.SegmentMs {
-		return l.rollLocked(first)
+		// The new segment starts at the log end offset, so that every sealed
+		// segment ends where the next begins (recovery relies on it), unless
+		// a follower's gap is too wide for 32-bit relative offsets.
+		base := l.leo.Load()
+		if last-base > math.MaxInt32 {
+			base = first
+		}
+		return l.rollLocked(base)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	iofs "io/fs"
+	"math"
 	"strconv"
 	"strings"
 
@@ -241,11 +242,25 @@ func (l *Log) recoverSegments(st openState) error {
 			f.Close()
 			return fmt.Errorf("recover segment %s: %w", segmentName(seg.base), err)
 		}
+		if validEnd == seg.size && !isLast {
+			// A sealed segment ends where the next begins (rolls start the
+			// new segment at the log end offset; the cleaner keeps offset
+			// ranges). A shorter one lost its tail: what follows is not
+			// contiguous with it. Only gaps too wide for one segment are
+			// legitimate (a follower's jump).
+			if nb := l.segs[i+1].base; next > nb || next < nb && nb-next <= math.MaxInt32 {
+				l.logger.Warn("sealed segment does not reach the next segment", "segment", segmentName(seg.base), "next_offset", next, "next_base", nb)
+				validEnd = -1
+			}
+		}
 		if validEnd < seg.size {
+			if validEnd < 0 {
+				validEnd = seg.size
+			}
 			l.logger.Warn("truncating log at invalid or incomplete batch",
 				"segment", segmentName(seg.base), "position", validEnd, "size", seg.size, "torn", why == stopTorn,
 				"later_segments_deleted", lastIdx-i)
-			if err := f.Truncate(validEnd); err != nil {
+			if err := truncateIfLonger(f, validEnd); err != nil {
 				f.Close()
 				return fmt.Errorf("truncate segment %s: %w", segmentName(seg.base), err)
 			}
@@ -307,4 +322,17 @@ func (l *Log) rebuildEpochs() error {
 		}
 	}
 	return l.epochs.reset(c.entries)
+}
+
+// truncateIfLonger cuts f to size and fsyncs the cut (skipped when f is not
+// longer).
+func truncateIfLonger(f vfs.File, size int64) error {
+	n, err := f.Size()
+	if err != nil {
+		return err
+	}
+	if n <= size {
+		return nil
+	}
+	return f.Truncate(size)
 }
