@@ -99,6 +99,10 @@ func Listen(addr string, h Handler, cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, h: h, ln: ln, conns: make(map[*conn]struct{})}, nil
 }
 
+// Close releases the listener of a Server that never ran. Run closes it
+// itself.
+func (s *Server) Close() error { return s.ln.Close() }
+
 // Addr returns the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

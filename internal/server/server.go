@@ -1,0 +1,275 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kavka-io/kavka/internal/clock"
+	"github.com/kavka-io/kavka/internal/commitlog"
+	"github.com/kavka-io/kavka/internal/config"
+	"github.com/kavka-io/kavka/internal/handler"
+	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/network"
+	"github.com/kavka-io/kavka/internal/purgatory"
+	"github.com/kavka-io/kavka/internal/vfs"
+)
+
+// Options are the process-level dependencies of a Server.
+type Options struct {
+	FS     vfs.FS       // nil = vfs.Default (the operating system's)
+	Clock  clock.Clock  // nil = clock.Real
+	Logger *slog.Logger // nil = slog.Default()
+}
+
+// Server is one broker. New opens everything and binds the listener; Run
+// serves until its context ends.
+type Server struct {
+	cfg    *config.Broker
+	opts   Options
+	logger *slog.Logger
+
+	meta  *metadata.Store
+	logs  *commitlog.Manager
+	net   *network.Server
+	waits *purgatory.Purgatory[handler.TopicPartition]
+
+	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
+
+	syncMu sync.Mutex // serializes syncLogs (subscriber and start-up)
+}
+
+// New builds a broker from cfg: it binds the listener (so Addr is known,
+// also for port 0), opens the metadata store and loads the partition logs.
+// On error everything opened is closed again.
+func New(cfg *config.Broker, opts Options) (s *Server, err error) {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg = cfg.Clone()
+	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger, waits: purgatory.New[handler.TopicPartition]()}
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	h := handler.New(handler.Deps{}) // replaced below; Listen needs a Handler
+	lazy := &lazyHandler{}
+	lazy.h.Store(h)
+	s.net, err = network.Listen(cfg.Listen, lazy, network.Config{
+		MaxRequestSize: cfg.SocketRequestMaxBytes,
+		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+		MaxConnections: int(cfg.MaxConnections),
+		Logger:         opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, s.net.Close)
+
+	// With port 0 the advertised address is the one bound.
+	host, port := cfg.AdvertisedHostPort()
+	if port == 0 {
+		if a, ok := s.net.Addr().(*net.TCPAddr); ok {
+			port = int32(a.Port)
+		}
+	}
+	s.meta, err = metadata.Open(opts.FS, cfg.DataDir, metadata.Options{
+		Self:      metadata.Broker{NodeID: cfg.NodeID, Host: host, Port: port, Rack: rack(cfg.Rack)},
+		ClusterID: cfg.ClusterID,
+		Config:    cfg,
+		Logger:    opts.Logger,
+		Clock:     opts.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	closers = append(closers, s.meta.Close)
+
+	s.logs, err = commitlog.NewManager(opts.FS, cfg.DataDir, commitlog.Options{Clock: opts.Clock, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("open logs: %w", err)
+	}
+	closers = append(closers, s.logs.Close)
+
+	im := s.meta.Subscribe(func(_, next *metadata.Image) { s.syncLogs(next) })
+	s.refreshTopicConfigs(im)
+	if err := s.logs.Load(func(topic string, _ int32) commitlog.Config { return s.logConfig(topic) }); err != nil {
+		return nil, fmt.Errorf("load logs: %w", err)
+	}
+	s.syncLogs(s.meta.Image())
+
+	lazy.h.Store(handler.New(handler.Deps{
+		NodeID:      cfg.NodeID,
+		Logger:      opts.Logger,
+		Clock:       opts.Clock,
+		Config:      cfg,
+		Meta:        s.meta,
+		Image:       s.meta.Image,
+		Logs:        managerLogs{s.logs},
+		Waits:       s.waits,
+		TopicConfig: s.topicConfig,
+		LogDir:      cfg.DataDir,
+	}))
+	return s, nil
+}
+
+func rack(r string) *string {
+	if r == "" {
+		return nil
+	}
+	return &r
+}
+
+// Addr returns the address the broker listens on.
+func (s *Server) Addr() net.Addr { return s.net.Addr() }
+
+// Meta returns the metadata store, for tests and in-process tools.
+func (s *Server) Meta() *metadata.Store { return s.meta }
+
+// Run serves until ctx ends, then stops gracefully and closes the logs
+// (writing the clean-shutdown marker) and the metadata store. It returns
+// the first error of the listener or the log manager.
+func (s *Server) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.net.Run(gctx) })
+	g.Go(func() error {
+		if err := s.logs.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("log manager: %w", err)
+		}
+		return nil
+	})
+	s.logger.Info("kavka ready", "listen", s.Addr().String(), "node", s.cfg.NodeID, "data_dir", s.cfg.DataDir)
+	err := g.Wait()
+	if cerr := s.logs.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close logs: %w", cerr)
+	}
+	if cerr := s.meta.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close metadata: %w", cerr)
+	}
+	s.logger.Info("kavka stopped")
+	return err
+}
+
+// syncLogs makes the local logs match im: a log for every partition, none
+// for topics that are gone, configs applied.
+func (s *Server) syncLogs(im *metadata.Image) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.refreshTopicConfigs(im)
+	for _, name := range im.TopicNames() {
+		t := im.Topic(name)
+		cfg := s.logConfig(name)
+		for i := range t.Partitions {
+			if l, ok := s.logs.Get(name, int32(i)); ok {
+				if l.Config() != cfg {
+					if err := l.SetConfig(cfg); err != nil {
+						s.logger.Error("apply topic config", "topic", name, "partition", i, "err", err)
+					}
+				}
+				continue
+			}
+			if _, err := s.logs.Create(name, int32(i), cfg); err != nil && !errors.Is(err, commitlog.ErrExists) {
+				s.logger.Error("create log", "topic", name, "partition", i, "err", err)
+			}
+		}
+	}
+	for _, l := range s.logs.Logs() {
+		t := im.Topic(l.Topic())
+		if t == nil || int(l.Partition()) >= len(t.Partitions) {
+			if err := s.logs.Remove(l.Topic(), l.Partition()); err != nil {
+				s.logger.Error("remove log", "topic", l.Topic(), "partition", l.Partition(), "err", err)
+			}
+		}
+	}
+}
+
+// refreshTopicConfigs resolves every topic's config against the broker's.
+func (s *Server) refreshTopicConfigs(im *metadata.Image) {
+	m := make(map[string]config.Topic, len(im.Topics))
+	for name, t := range im.Topics {
+		tc, err := s.cfg.ResolveTopic(t.Configs)
+		if err != nil {
+			s.logger.Error("topic config", "topic", name, "err", err)
+			tc = s.cfg.Log
+		}
+		m[name] = tc
+	}
+	s.topicCfgs.Store(&m)
+}
+
+func (s *Server) topicConfig(topic string) config.Topic {
+	if m := s.topicCfgs.Load(); m != nil {
+		if tc, ok := (*m)[topic]; ok {
+			return tc
+		}
+	}
+	return s.cfg.Log
+}
+
+func (s *Server) logConfig(topic string) commitlog.Config {
+	return LogConfig(s.topicConfig(topic))
+}
+
+// LogConfig maps a resolved topic config to the partition log's.
+func LogConfig(tc config.Topic) commitlog.Config {
+	c := commitlog.Config{
+		SegmentBytes:           int64(tc.SegmentBytes),
+		SegmentMs:              tc.SegmentMs,
+		SegmentIndexBytes:      tc.SegmentIndexBytes,
+		IndexIntervalBytes:     tc.IndexIntervalBytes,
+		RetentionMs:            tc.RetentionMs,
+		RetentionBytes:         tc.RetentionBytes,
+		CleanupCompact:         tc.CleanupCompact,
+		CleanupDelete:          tc.CleanupDelete,
+		DeleteRetentionMs:      tc.DeleteRetentionMs,
+		MinCompactionLagMs:     tc.MinCompactionLagMs,
+		MaxCompactionLagMs:     tc.MaxCompactionLagMs,
+		MinCleanableDirtyRatio: tc.MinCleanableDirtyRatio,
+		MaxMessageBytes:        tc.MaxMessageBytes,
+		LogAppendTime:          tc.LogAppendTime,
+		FileDeleteDelayMs:      tc.FileDeleteDelayMs,
+	}
+	if !tc.SyncOnAck {
+		c.FlushMessages, c.FlushMs = tc.FlushMessages, tc.FlushMs
+	}
+	if err := c.Validate(); err != nil {
+		// ResolveTopic validated the values; a mismatch of ranges between
+		// config and commitlog falls back to the defaults.
+		return commitlog.DefaultConfig()
+	}
+	return c
+}
+
+// managerLogs adapts *commitlog.Manager to handler.Logs.
+type managerLogs struct{ m *commitlog.Manager }
+
+func (m managerLogs) Get(topic string, partition int32) *commitlog.Log {
+	l, _ := m.m.Get(topic, partition)
+	return l
+}
+
+// lazyHandler lets the listener exist before the handlers it serves.
+type lazyHandler struct{ h atomic.Pointer[handler.Handlers] }
+
+func (l *lazyHandler) Handle(ctx context.Context, rc *handler.RequestContext, req kmsg.Request) kmsg.Response {
+	return l.h.Load().Handle(ctx, rc, req)
+}
