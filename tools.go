@@ -12,6 +12,7 @@ import (
 	_ "github.com/twmb/franz-go/pkg/kerr"
 	_ "github.com/twmb/franz-go/pkg/kgo"
 	_ "github.com/twmb/franz-go/pkg/kmsg"
+	_ "go.etcd.io/raft/v3"
 	_ "go.uber.org/goleak"
 	_ "golang.org/x/sync/errgroup"
 	_ "golang.org/x/sys/unix"
