@@ -6,6 +6,7 @@ import (
 	"github.com/kavka-io/kavka/internal/clock"
 	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/config"
+	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/purgatory"
 )
@@ -35,6 +36,10 @@ type Deps struct {
 	// Config is the broker configuration (auto-create, defaults, the
 	// advertised listener, DescribeConfigs). Nil means config.Defaults().
 	Config *config.Broker
+
+	// Groups is the group coordinator (consumer groups, committed offsets).
+	// Nil: the group APIs answer COORDINATOR_NOT_AVAILABLE.
+	Groups *group.Coordinator
 }
 
 // Logs finds partition logs; *commitlog.Manager implements it through the

@@ -1,0 +1,84 @@
+package handler
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kavka-io/kavka/internal/config"
+)
+
+// FindCoordinator (API key 10): versions 0–4.
+//
+//	v1: CoordinatorType (0 group, 1 transaction), ThrottleMillis, ErrorMessage
+//	v2: no change
+//	v3: flexible versions
+//	v4: batched CoordinatorKeys (KIP-699)
+//	v5: TRANSACTION_ABORTABLE (KIP-890), v6: share groups (KIP-932) — not advertised
+//
+// A group key loads the __consumer_offsets partition that owns it first
+// (creating the topic on first use, as Kafka does), so that a client only
+// learns of a coordinator that can serve. Transaction keys answer
+// COORDINATOR_NOT_AVAILABLE until transactions exist.
+func (h *Handlers) findCoordinator(ctx context.Context, rc *RequestContext, req *kmsg.FindCoordinatorRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key, c.NodeID, c.Port = key, -1, -1
+		c.ErrorCode = h.findOne(ctx, rc, req.CoordinatorType, key)
+		if c.ErrorCode == 0 {
+			c.NodeID = h.deps.NodeID
+			c.Host, c.Port = h.advertised()
+		} else {
+			c.ErrorMessage = kmsg.StringPtr(kerr.ErrorForCode(c.ErrorCode).Error())
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	if req.Version < 4 {
+		c := resp.Coordinators[0]
+		resp.Coordinators = nil
+		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.NodeID, c.Host, c.Port
+		if req.Version >= 1 {
+			resp.ErrorMessage = c.ErrorMessage
+		}
+	}
+	return resp
+}
+
+func (h *Handlers) findOne(ctx context.Context, rc *RequestContext, keyType int8, key string) int16 {
+	switch keyType {
+	case 0:
+	case 1:
+		return kerr.CoordinatorNotAvailable.Code
+	default:
+		return kerr.InvalidRequest.Code
+	}
+	gc, err := h.groups()
+	if err == nil {
+		err = gc.Load(ctx, key)
+	}
+	if err != nil {
+		h.logGroupError(ctx, rc, "find coordinator", key, err)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return 0
+}
+
+// advertised returns the host and port clients reach this broker at.
+func (h *Handlers) advertised() (string, int32) {
+	if h.deps.Image != nil {
+		if b := h.deps.Image().Broker(h.deps.NodeID); b != nil {
+			return b.Host, b.Port
+		}
+	}
+	if h.deps.Config != nil {
+		return h.deps.Config.AdvertisedHostPort()
+	}
+	d := config.Defaults()
+	return d.AdvertisedHostPort()
+}
