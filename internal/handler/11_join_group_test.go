@@ -201,4 +201,3 @@ func TestGroupLifecycle(t *testing.T) {
 		}
 	}
 }
-
