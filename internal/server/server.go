@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/kavka-io/kavka/internal/clock"
 	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/config"
+	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/handler"
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/network"
@@ -37,10 +39,11 @@ type Server struct {
 	opts   Options
 	logger *slog.Logger
 
-	meta  *metadata.Store
-	logs  *commitlog.Manager
-	net   *network.Server
-	waits *purgatory.Purgatory[handler.TopicPartition]
+	meta   *metadata.Store
+	logs   *commitlog.Manager
+	net    *network.Server
+	waits  *purgatory.Purgatory[handler.TopicPartition]
+	groups *group.Coordinator
 
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
@@ -90,6 +93,9 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	if port == 0 {
 		if a, ok := s.net.Addr().(*net.TCPAddr); ok {
 			port = int32(a.Port)
+			if err := cfg.Set("advertised.listeners", net.JoinHostPort(host, strconv.Itoa(a.Port))); err != nil {
+				return nil, fmt.Errorf("advertise bound port: %w", err)
+			}
 		}
 	}
 	s.meta, err = metadata.Open(opts.FS, cfg.DataDir, metadata.Options{
@@ -117,6 +123,10 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	}
 	s.syncLogs(s.meta.Image())
 
+	if s.groups, err = s.newGroups(); err != nil {
+		return nil, err
+	}
+
 	lazy.h.Store(handler.New(handler.Deps{
 		NodeID:      cfg.NodeID,
 		Logger:      opts.Logger,
@@ -128,6 +138,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		Waits:       s.waits,
 		TopicConfig: s.topicConfig,
 		LogDir:      cfg.DataDir,
+		Groups:      s.groups,
 	}))
 	return s, nil
 }
@@ -151,6 +162,7 @@ func (s *Server) Meta() *metadata.Store { return s.meta }
 func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.net.Run(gctx) })
+	g.Go(func() error { return s.groups.Run(gctx) })
 	g.Go(func() error {
 		if err := s.logs.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("log manager: %w", err)
@@ -268,7 +280,9 @@ func (m managerLogs) Get(topic string, partition int32) *commitlog.Log {
 }
 
 // lazyHandler lets the listener exist before the handlers it serves.
-type lazyHandler struct{ h atomic.Pointer[handler.Handlers] }
+type lazyHandler struct {
+	h atomic.Pointer[handler.Handlers]
+}
 
 func (l *lazyHandler) Handle(ctx context.Context, rc *handler.RequestContext, req kmsg.Request) kmsg.Response {
 	return l.h.Load().Handle(ctx, rc, req)
