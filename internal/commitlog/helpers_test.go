@@ -153,3 +153,5 @@ type atomicBool struct{ v atomic.Bool }
 
 func (a *atomicBool) get() bool  { return a.v.Load() }
 func (a *atomicBool) set(v bool) { a.v.Store(v) }
+
+func parseHeaderForBench(b []byte) (record.Header, error) { return record.ParseHeader(b) }

@@ -1,0 +1,214 @@
+package commitlog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/kavka-io/kavka/internal/vfs"
+)
+
+// Benchmarks. Figures and commands are in docs/benchmarks.md. They run on
+// vfs.Default in b.TempDir(), so fsync reaches the real disk.
+
+const benchBatchBytes = 16 << 10
+
+// benchBatch builds an uncompressed batch of about 16 KiB of recSize-byte
+// values.
+func benchBatch(recSize int) []byte {
+	per := recSize + 20
+	n := max(1, (benchBatchBytes-61)/per)
+	return valueBatch(1, n, recSize, "bench")
+}
+
+// BenchmarkRawWrite is the baseline: os.File.Write of 16 KiB blocks, with
+// an fsync after each write (each) or after every 64 writes, 1 MiB (group).
+// It is the only code in the package that uses os directly.
+func BenchmarkRawWrite(b *testing.B) {
+	for _, mode := range []string{"each", "group"} {
+		b.Run("sync="+mode, func(b *testing.B) {
+			f, err := os.Create(b.TempDir() + "/raw")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			buf := make([]byte, benchBatchBytes)
+			b.SetBytes(benchBatchBytes)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := f.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if mode == "each" || i%64 == 63 {
+					if err := f.Sync(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkAppend appends 16 KiB batches of 100 B or 1 KiB records.
+//
+//	sync=each:  one writer, Append then WaitDurable (one fsync per batch)
+//	sync=group: 16 writers, each Append then WaitDurable (group commit)
+//	sync=group64: the same with 64 writers (up to 1 MiB per fsync)
+//	sync=none:  one writer, Append only, one Flush at the end
+func BenchmarkAppend(b *testing.B) {
+	for _, recSize := range []int{100, 1024} {
+		for _, mode := range []string{"each", "group", "group64", "none"} {
+			b.Run(fmt.Sprintf("rec=%dB/sync=%s", recSize, mode), func(b *testing.B) {
+				l, err := Open(vfs.Default, b.TempDir()+"/bench-0", Config{SegmentBytes: 256 << 20}, testOpts(nil))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Close()
+				tmpl := benchBatch(recSize)
+				b.SetBytes(int64(len(tmpl)))
+				writers := 1
+				switch mode {
+				case "group":
+					writers = 16
+				case "group64":
+					writers = 64
+				}
+				var wg sync.WaitGroup
+				var next sync.Mutex
+				left := b.N
+				b.ResetTimer()
+				for range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						batch := append([]byte(nil), tmpl...)
+						for {
+							next.Lock()
+							if left == 0 {
+								next.Unlock()
+								return
+							}
+							left--
+							next.Unlock()
+							res, err := l.Append(batch, 0)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							if mode != "none" {
+								if err := l.WaitDurable(context.Background(), res.LastOffset); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				if err := l.Flush(); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRead reads a 64 MiB log from start to end in 1 MiB fetches
+// (Read + ReadAll, the non-sendfile path).
+func BenchmarkRead(b *testing.B) {
+	l, err := Open(vfs.Default, b.TempDir()+"/bench-0", Config{SegmentBytes: 16 << 20}, testOpts(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	batch := benchBatch(1024)
+	var total int64
+	for total < 64<<20 {
+		if _, err := l.Append(batch, 0); err != nil {
+			b.Fatal(err)
+		}
+		total += int64(len(batch))
+	}
+	l.Flush()
+	b.SetBytes(total)
+	buf := make([]byte, 0, 1<<20+benchBatchBytes)
+	b.ResetTimer()
+	for range b.N {
+		off := int64(0)
+		for off < l.LogEndOffset() {
+			s, err := l.Read(off, 1<<20, l.LogEndOffset(), true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf, err = s.ReadAll(buf[:0])
+			s.Release()
+			if err != nil || len(buf) == 0 {
+				b.Fatal(err)
+			}
+			off = lastNextOffset(buf)
+		}
+	}
+}
+
+// BenchmarkIndexLookup is one sparse-index lookup in a full 10 MiB index.
+func BenchmarkIndexLookup(b *testing.B) {
+	idx := make([]offsetEntry, (10<<20)/offsetEntrySize)
+	for i := range idx {
+		idx[i] = offsetEntry{rel: uint32(i * 40), pos: uint32(i * 4096)}
+	}
+	b.ResetTimer()
+	var sink int64
+	for i := range b.N {
+		sink += lookupOffset(idx, int64(i*7919)%int64(len(idx)*40))
+	}
+	_ = sink
+}
+
+// BenchmarkRecover is a full recovery (CRC of every batch, index rebuild)
+// of a 64 MiB log; ns/op × 16 is the time per GiB.
+func BenchmarkRecover(b *testing.B) {
+	dir := b.TempDir() + "/bench-0"
+	cfg := Config{SegmentBytes: 16 << 20}
+	l, err := Open(vfs.Default, dir, cfg, testOpts(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := benchBatch(1024)
+	var total int64
+	for total < 64<<20 {
+		if _, err := l.Append(batch, 0); err != nil {
+			b.Fatal(err)
+		}
+		total += int64(len(batch))
+	}
+	l.Close()
+	b.SetBytes(total)
+	b.ResetTimer()
+	for range b.N {
+		l, err := Open(vfs.Default, dir, cfg, testOpts(nil)) // no checkpoint: recovers every segment
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		l.Close()
+		b.StartTimer()
+	}
+}
+
+func lastNextOffset(b []byte) int64 {
+	var next int64
+	for len(b) >= 61 {
+		h, err := parseHeaderForBench(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		next = h.NextOffset()
+		b = b[h.Size():]
+	}
+	return next
+}
