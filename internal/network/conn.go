@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -194,7 +195,9 @@ func (c *conn) work(ctx context.Context) {
 		}
 		c.busy.Add(-1)
 		if closeAfter && !broken {
-			c.log("acks=0 produce failed; closing so the producer notices", nil, "api_key", p.hdr.APIKey)
+			if resp != nil || p.hdr.APIKey == 0 {
+				c.log("acks=0 produce failed; closing so the producer notices", nil, "api_key", p.hdr.APIKey)
+			}
 			broken = true
 		}
 		if broken {
@@ -209,12 +212,21 @@ func (c *conn) work(ctx context.Context) {
 // acks=0 produce) and whether to close the connection afterwards: Kafka
 // closes the connection when an acks=0 produce fails, since the producer
 // sees no response.
-func (c *conn) serveOne(ctx context.Context, p *pending) (kmsg.Response, bool) {
+func (c *conn) serveOne(ctx context.Context, p *pending) (resp kmsg.Response, closeAfter bool) {
 	if p.resp != nil {
 		return p.resp, false
 	}
+	// A panic in a handler is a bug; it must cost one connection, not the
+	// broker. The stack is logged so that the bug gets fixed.
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.cfg.Logger.Error("BUG: handler panicked; closing the connection", "peer", c.peer,
+				"api_key", p.hdr.APIKey, "api_version", p.hdr.APIVersion, "panic", r, "stack", string(debug.Stack()))
+			resp, closeAfter = nil, true
+		}
+	}()
 	rc := &handler.RequestContext{Header: p.hdr, Peer: c.peer}
-	resp := c.s.h.Handle(ctx, rc, p.req)
+	resp = c.s.h.Handle(ctx, rc, p.req)
 	if pr, ok := p.req.(*kmsg.ProduceRequest); ok && pr.Acks == 0 {
 		return nil, produceFailed(resp)
 	}
