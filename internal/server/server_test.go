@@ -21,6 +21,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // startBroker runs a broker on 127.0.0.1:0 in a temp dir until the test ends.
 func startBroker(t testing.TB, sets ...string) (*Running, string) {
 	t.Helper()
+	return startBrokerWith(t, slog.New(slog.DiscardHandler), sets...)
+}
+
+func startBrokerWith(t testing.TB, logger *slog.Logger, sets ...string) (*Running, string) {
+	t.Helper()
 	cfg := config.Defaults()
 	dir := t.TempDir()
 	must(t, cfg.Set("log.dirs", dir))
@@ -28,7 +33,7 @@ func startBroker(t testing.TB, sets ...string) (*Running, string) {
 	for i := 0; i+1 < len(sets); i += 2 {
 		must(t, cfg.Set(sets[i], sets[i+1]))
 	}
-	r, err := Start(&cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	r, err := Start(&cfg, Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
