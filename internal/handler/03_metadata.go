@@ -55,7 +55,21 @@ func (h *Handlers) metadata(_ context.Context, rc *RequestContext, req *kmsg.Met
 		return resp
 	}
 	autoCreate := cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	seen := make(map[string]bool, len(req.Topics))
+	seenID := make(map[[16]byte]bool)
 	for _, rt := range req.Topics {
+		// Kafka answers each topic once, however often it is asked for.
+		if rt.Topic != nil {
+			if seen[*rt.Topic] {
+				continue
+			}
+			seen[*rt.Topic] = true
+		} else if req.Version >= 10 {
+			if seenID[rt.TopicID] {
+				continue
+			}
+			seenID[rt.TopicID] = true
+		}
 		switch {
 		case rt.Topic == nil && req.Version >= 10:
 			if t := im.TopicByID(rt.TopicID); t != nil {

@@ -191,6 +191,9 @@ func (b *builder) apply(r *record) error {
 		if t == nil {
 			return fmt.Errorf("partition record for unknown topic %x", r.TopicID)
 		}
+		if len(r.Replicas) == 0 {
+			return fmt.Errorf("partition record %s-%d: no replicas", t.Name, r.Partition)
+		}
 		p := Partition{Index: r.Partition, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch,
 			Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR)}
 		switch {
