@@ -168,7 +168,7 @@ func (s *Store) commitLocked(recs []record, validateOnly bool) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.f.Write(line); err == nil {
+	if _, err = s.f.Write(line); err == nil {
 		err = s.f.Sync()
 	}
 	if err != nil {
@@ -254,7 +254,7 @@ func (s *Store) replay(im *Image) (*Image, error) {
 				return nil, fmt.Errorf("metadata log %s: corrupt batch at byte %d: %v", path, good, perr)
 			}
 			s.opts.Logger.Warn("metadata log: cutting torn tail", "offset", good, "bytes", len(rest), "err", perr)
-			if err := f.Truncate(int64(good)); err == nil {
+			if err = f.Truncate(int64(good)); err == nil {
 				err = f.Sync()
 			}
 			if err != nil {
