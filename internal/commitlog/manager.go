@@ -54,6 +54,10 @@ func NewManager(fs vfs.FS, dir string, opts Options) (*Manager, error) {
 	}, nil
 }
 
+// clusterMetadataTopic names the metadata log's directory
+// (__cluster_metadata-0), which Load leaves alone.
+const clusterMetadataTopic = "__cluster_metadata"
+
 // Load opens every log in the data directory, with the configuration
 // cfgFor returns. After an unclean shutdown (no marker) each log is
 // recovered from its recovery point; then the marker is removed, so a crash
@@ -89,7 +93,9 @@ func (m *Manager) Load(cfgFor func(topic string, partition int32) Config) error 
 			continue
 		}
 		topic, part, ok := parseLogDirName(name)
-		if !ok {
+		if !ok || topic == clusterMetadataTopic {
+			// The metadata log lives beside the partition logs, as in
+			// KRaft, but it is owned by internal/metadata, not by us.
 			continue
 		}
 		fi, err := m.fs.Stat(p)
