@@ -116,12 +116,19 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	}
 	closers = append(closers, s.logs.Close)
 
-	im := s.meta.Subscribe(func(_, next *metadata.Image) { s.syncLogs(next) })
+	im := s.meta.Subscribe(func(prev, next *metadata.Image) { s.syncLogs(prev, next) })
 	s.refreshTopicConfigs(im)
 	if err := s.logs.Load(func(topic string, _ int32) commitlog.Config { return s.logConfig(topic) }); err != nil {
 		return nil, fmt.Errorf("load logs: %w", err)
 	}
-	s.syncLogs(s.meta.Image())
+	s.syncLogs(nil, s.meta.Image())
+	// Single node: the high watermark is the end of what is on disk, and
+	// after Load (and recovery) everything in the log is.
+	for _, l := range s.logs.Logs() {
+		if l.HighWatermark() < l.LogEndOffset() {
+			l.SetHighWatermark(l.LogEndOffset())
+		}
+	}
 
 	if s.groups, err = s.newGroups(); err != nil {
 		return nil, err
@@ -182,8 +189,10 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // syncLogs makes the local logs match im: a log for every partition, none
-// for topics that are gone, configs applied.
-func (s *Server) syncLogs(im *metadata.Image) {
+// for topics deleted since prev, configs applied. At start (prev nil) logs
+// the image does not know are kept and logged, never deleted: losing data
+// to a metadata mistake is worse than an orphan directory.
+func (s *Server) syncLogs(prev, im *metadata.Image) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.refreshTopicConfigs(im)
@@ -207,6 +216,13 @@ func (s *Server) syncLogs(im *metadata.Image) {
 	for _, l := range s.logs.Logs() {
 		t := im.Topic(l.Topic())
 		if t == nil || int(l.Partition()) >= len(t.Partitions) {
+			if prev == nil {
+				s.logger.Warn("log not in metadata; kept", "topic", l.Topic(), "partition", l.Partition())
+				continue
+			}
+			if pt := prev.Topic(l.Topic()); pt == nil || int(l.Partition()) >= len(pt.Partitions) {
+				continue // not ours to remove: it was not in the previous image either
+			}
 			if err := s.logs.Remove(l.Topic(), l.Partition()); err != nil {
 				s.logger.Error("remove log", "topic", l.Topic(), "partition", l.Partition(), "err", err)
 			}
