@@ -30,10 +30,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
+	t0 := time.Now()
 	topic, err := prepareTopic(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
+	topicReady := time.Since(t0)
 	idle, err := openIdle(ctx, cfg.Brokers[0], cfg.IdleConnections)
 	if err != nil {
 		return nil, err
@@ -41,6 +43,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	defer idle.close()
 
 	res := &Result{Config: cfg, Extra: map[string]float64{}}
+	if cfg.Partitions >= 1000 {
+		// Creating (or finding) a topic this large is itself a figure.
+		res.Extra["topic_ready_ms"] = float64(topicReady.Milliseconds())
+	}
 	if cfg.IdleConnections > 0 {
 		res.Extra["idle_connections"] = float64(len(idle.conns))
 	}
