@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/kavka-io/kavka/internal/record"
 	"github.com/kavka-io/kavka/internal/vfs"
@@ -14,7 +16,7 @@ import (
 
 // crashSeeds is how many seeds the MemFS crash tests run (kept small enough
 // for CI on 2 cores; raise locally with -run and a loop).
-const crashSeeds = 60
+const crashSeeds = 200
 
 // batchStore remembers appended batches by base offset.
 type batchStore map[int64][]byte
@@ -73,6 +75,25 @@ func TestAckedOffsetsSurviveCrash(t *testing.T) {
 					}
 				} else {
 					pendingBatches[l] = append(pendingBatches[l], appended{res.FirstOffset, b})
+				}
+				if rng.IntN(40) == 0 {
+					// A follower-style truncation of unacknowledged data.
+					var maxAcked int64 = -1
+					for off, bb := range acked {
+						h, _ := record.ParseHeader(bb)
+						maxAcked = max(maxAcked, off+int64(h.LastOffsetDelta))
+					}
+					to := maxAcked + 1 + rng.Int64N(max(1, l.LogEndOffset()-maxAcked))
+					if err := l.Truncate(to); err != nil {
+						t.Fatalf("seed %d: Truncate(%d): %v", seed, to, err)
+					}
+					kept := pendingBatches[l][:0]
+					for _, a := range pendingBatches[l] {
+						if a.off < l.LogEndOffset() {
+							kept = append(kept, a)
+						}
+					}
+					pendingBatches[l] = kept
 				}
 			}
 			var crashed *vfs.MemFS
@@ -206,6 +227,12 @@ func TestManagerCrashRecovery(t *testing.T) {
 // offline, never acknowledges an append whose fsync failed, and that what
 // was acknowledged before is intact after reopening.
 func TestFaultsTakeLogOffline(t *testing.T) {
+	offlineRuns, ackedTotal := 0, 0
+	defer func() {
+		if offlineRuns < 10 || ackedTotal < 30 {
+			t.Errorf("weak test: %d of 30 runs went offline, %d appends acknowledged", offlineRuns, ackedTotal)
+		}
+	}()
 	for seed := uint64(1); seed <= 30; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		mem := vfs.NewMem()
@@ -245,6 +272,10 @@ func TestFaultsTakeLogOffline(t *testing.T) {
 			}
 		}
 		failing.set(false)
+		ackedTotal += len(acked)
+		if wentOffline {
+			offlineRuns++
+		}
 		checkAcked(t, seed, l, acked)
 		l.Close()
 		if !wentOffline {
@@ -398,4 +429,73 @@ func writeRaw(t *testing.T, fs vfs.FS, name string, data []byte) {
 		t.Fatal(err)
 	}
 	f.Close()
+}
+
+// TestConcurrentAcksSurviveCrash crashes the file system while several
+// writers append and wait for durability: every acknowledgement that
+// returned before the crash must be in the recovered log.
+func TestConcurrentAcksSurviveCrash(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		mem := vfs.NewMem()
+		cfg := Config{SegmentBytes: 4 << 10, IndexIntervalBytes: 512, RetentionMs: -1}
+		l := openTest(t, mem, "/d/t-0", cfg, nil)
+		var mu sync.Mutex
+		acked := batchStore{}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(seed, uint64(w)))
+				for i := 0; i < 2000; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					b := valueBatch(int64(i), 1+rng.IntN(3), rng.IntN(200), "c")
+					res, err := l.Append(b, 0)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if err := l.WaitDurable(context.Background(), res.LastOffset); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					acked[res.FirstOffset] = b
+					n := len(acked)
+					mu.Unlock()
+					if n > 150 {
+						return
+					}
+				}
+			}()
+		}
+		for {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= 40+int(seed)*4 {
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		mu.Lock()
+		snapshot := batchStore{}
+		for k, v := range acked {
+			snapshot[k] = v
+		}
+		mu.Unlock()
+		crashed := mem.CrashCloneTorn(rand.New(rand.NewPCG(seed, 9)))
+		close(stop)
+		wg.Wait()
+		l.Close()
+		l2 := openTest(t, crashed, "/d/t-0", cfg, nil)
+		checkAcked(t, seed, l2, snapshot)
+		readAllBatches(t, l2, 0)
+		l2.Close()
+	}
 }

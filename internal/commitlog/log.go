@@ -718,7 +718,15 @@ func (l *Log) cutActiveLocked(i int, size, next int64) error {
 		return l.goOffline(fmt.Errorf("sync segment %s: %w", segmentName(seg.base), err))
 	}
 	if !pinned {
-		seg.setWritable(f)
+		// A sealed segment becomes active: give it a fresh segment object
+		// with the writable handle, and retire the old one, whose read
+		// handle may still be in use by a Slice.
+		ns := newSegment(l.fs, l.dir, seg.base, l.hc)
+		ns.firstTs = seg.firstTs
+		ns.setWritable(f)
+		l.segs[i] = ns
+		seg.retire()
+		seg = ns
 	}
 	seg.size, seg.next = size, next
 	seg.created = l.nowMs()
