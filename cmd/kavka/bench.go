@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -95,9 +96,10 @@ var benchFlags = []benchFlag{
 
 // benchOutput holds the output flags shared by every bench command.
 type benchOutput struct {
-	jsonOut  bool
-	plot     string
-	workload string
+	jsonOut    bool
+	plot       string
+	workload   string
+	cpuProfile string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -123,6 +125,7 @@ Flags given with --workload override every run of the file.`,
 	cmd.PersistentFlags().BoolVar(&out.jsonOut, "json", false, "print the results as JSON on stdout")
 	cmd.PersistentFlags().StringVar(&out.plot, "plot", "", "write latency and throughput over time to this SVG file")
 	cmd.PersistentFlags().StringVar(&out.workload, "workload", "", "run the runs of a workload YAML file (bench/workloads/)")
+	cmd.PersistentFlags().StringVar(&out.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench client (go tool pprof) to this file")
 	var flagCfg bench.Config
 	for _, f := range benchFlags {
 		f.define(cmd.PersistentFlags(), &flagCfg)
@@ -204,6 +207,17 @@ func runBench(c *cobra.Command, runs []bench.Config, out benchOutput) error {
 	ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stderr, stdout := c.ErrOrStderr(), c.OutOrStdout()
+	if out.cpuProfile != "" {
+		f, err := os.Create(out.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var results []*bench.Result
 	var runErr error
 	for _, cfg := range runs {
