@@ -6,8 +6,9 @@
 //
 // NATS: JetStream stream with file storage, asynchronous publish with a
 // bounded window of unacknowledged messages (the server acknowledges after
-// its write, with no fsync per message). Redis: XADD in pipelines on one
-// connection (durability comes from the server's appendfsync setting).
+// its write, with no fsync per message). Redis: XADD in pipelines on a few
+// connections, several pipelines in flight (durability comes from the server's
+// appendfsync setting).
 //
 // It prints one line: RESULT system=… records=… bytes=… seconds=…
 // records_per_sec=… mb_per_sec=… errors=… (MB = 10^6 bytes of values).
@@ -26,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 )
 
 // runTimeout bounds a whole run.
@@ -43,6 +45,7 @@ func main() {
 	url := fs.String("url", "nats://127.0.0.1:4222", "NATS server URL")
 	addr := fs.String("addr", "127.0.0.1:6379", "Redis address")
 	window := fs.Int("window", 4096, "NATS: unacknowledged publishes in flight; Redis: commands per pipeline")
+	parallel := fs.Int("parallel", 8, "Redis: connections, each with one pipeline in flight")
 	_ = fs.Parse(os.Args[2:])
 
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
@@ -57,7 +60,7 @@ func main() {
 	case "nats":
 		n, errs, elapsed, err = runNATS(ctx, *url, *count, *window, vals)
 	case "redis":
-		n, errs, elapsed, err = runRedis(ctx, *addr, *count, *window, vals)
+		n, errs, elapsed, err = runRedis(ctx, *addr, *count, *window, *parallel, vals)
 	default:
 		err = fmt.Errorf("unknown system %q", system)
 	}
@@ -127,33 +130,51 @@ func runNATS(ctx context.Context, url string, count, window int, vals [][]byte) 
 	return int64(count) - errs, errs, d, nil
 }
 
-func runRedis(ctx context.Context, addr string, count, pipeline int, vals [][]byte) (n, errs int64, d time.Duration, err error) {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1})
+func runRedis(ctx context.Context, addr string, count, pipeline, parallel int, vals [][]byte) (n, errs int64, d time.Duration, err error) {
+	parallel = max(parallel, 1)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: parallel})
 	defer rdb.Close()
 	const stream = "peerbench"
 	if err := rdb.Del(ctx, stream).Err(); err != nil {
 		return 0, 0, 0, fmt.Errorf("redis: %w", err)
 	}
+	// Several pipelines in flight let the client build one while Redis
+	// runs another, as several producers would.
+	var next, failed atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
 	start := time.Now()
-	for sent := 0; sent < count; {
-		batch := min(pipeline, count-sent)
-		p := rdb.Pipeline()
-		for i := range batch {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"v", vals[(sent+i)%len(vals)]}})
-		}
-		cmds, err := p.Exec(ctx)
-		if err != nil && !errors.Is(err, redis.Nil) {
-			for _, c := range cmds {
-				if c.Err() != nil {
-					errs++
+	for range parallel {
+		g.Go(func() error {
+			for {
+				from := int(next.Add(int64(pipeline))) - pipeline
+				if from >= count {
+					return nil
+				}
+				batch := min(pipeline, count-from)
+				p := rdb.Pipeline()
+				for i := range batch {
+					p.XAdd(gctx, &redis.XAddArgs{Stream: stream, Values: []any{"v", vals[(from+i)%len(vals)]}})
+				}
+				cmds, err := p.Exec(gctx)
+				if err != nil && !errors.Is(err, redis.Nil) {
+					var bad int64
+					for _, c := range cmds {
+						if c.Err() != nil {
+							bad++
+						}
+					}
+					if bad == 0 || gctx.Err() != nil {
+						return fmt.Errorf("xadd: %w", err)
+					}
+					failed.Add(bad)
 				}
 			}
-			if errs == 0 || ctx.Err() != nil {
-				return 0, 0, 0, fmt.Errorf("xadd: %w", err)
-			}
-		}
-		sent += batch
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, 0, err
 	}
 	d = time.Since(start)
+	errs = failed.Load()
 	return int64(count) - errs, errs, d, nil
 }
