@@ -19,6 +19,7 @@
 #   RECORDS [1000000]  SIZES ["1024 100"]  PARTITIONS [8]  FIO_SIZE [1G]
 #   IPERF_SECONDS [5]  DATA_DIR [a new dir under /var/tmp]  KEEP [0: delete it]
 #   JSON_OUT [unset: a file to write the table as JSON lines]
+#   KAVKA_BIN [unset: build ./cmd/kavka; set: use this kavka binary]
 #   BROKERS [unset: start kavka serve; set: benchmark that Kafka cluster
 #            instead, e.g. a Kafka or Redpanda broker on this machine]
 set -euo pipefail
@@ -91,7 +92,11 @@ fi
 # Debian starts a system redis on 6379; ours runs on its own port.
 
 log "building kavka, peerbench and nats-server"
-(cd "$ROOT" && go build -o "$BIN/kavka" ./cmd/kavka)
+if [ -n "${KAVKA_BIN:-}" ]; then
+  cp "$KAVKA_BIN" "$BIN/kavka"
+else
+  (cd "$ROOT" && go build -o "$BIN/kavka" ./cmd/kavka)
+fi
 (cd "$ROOT/bench/peers" && go build -o "$BIN/peerbench" ./cmd/peerbench &&
   go build -o "$BIN/nats-server" github.com/nats-io/nats-server/v2)
 

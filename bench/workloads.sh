@@ -10,7 +10,8 @@
 #
 # Environment: OUT [bench-out]: JSON results, SVG plots and broker logs go
 # there; DATA_DIR [a new dir under /var/tmp, removed unless KEEP=1]; EXTRA:
-# flags added to every `kavka bench` (they override the workload files).
+# flags added to every `kavka bench` (they override the workload files);
+# KAVKA_BIN: a kavka binary to use instead of building ./cmd/kavka.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ EXTRA=${EXTRA:-}
 DATA_DIR=${DATA_DIR:-$(mktemp -d /var/tmp/kavka-workloads.XXXXXX)}
 mkdir -p "$OUT" "$DATA_DIR"
 OUT=$(cd "$OUT" && pwd)
-BIN=$DATA_DIR/kavka
+BIN=${KAVKA_BIN:-$DATA_DIR/kavka}
 
 PID=
 cleanup() {
@@ -60,8 +61,10 @@ stop_broker() {
 
 rss_mib() { awk -v k="$2:" '$1 == k {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
-log "building kavka"
-(cd "$ROOT" && go build -o "$BIN" ./cmd/kavka)
+if [ -z "${KAVKA_BIN:-}" ]; then
+  log "building kavka"
+  (cd "$ROOT" && go build -o "$BIN" ./cmd/kavka)
+fi
 
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(w1 w2 w3 w4 w5 w6)
