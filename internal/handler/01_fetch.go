@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/metadata"
 )
 
@@ -26,8 +27,10 @@ import (
 //	v17: ReplicaDirectoryID (KIP-853) — not advertised
 //
 // The records are the stored batches, byte for byte: the log returns a file
-// region of whole batches and it is copied into the response once, never
-// decoded or re-encoded. An empty fetch waits in the purgatory until MinBytes
+// region of whole batches, never decoded or re-encoded. When the connection
+// allows it (RequestContext.FileRegions) the regions stay in the files and
+// the network sends them with sendfile(2) (docs/adr/0004-zero-copy-fetch.md);
+// otherwise they are copied into the response once. An empty fetch waits in the purgatory until MinBytes
 // are there, MaxWaitMillis passes, or the server stops.
 func (h *Handlers) fetch(ctx context.Context, rc *RequestContext, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -84,7 +87,7 @@ func (h *Handlers) fetch(ctx context.Context, rc *RequestContext, req *kmsg.Fetc
 		resp.SessionID = session.id
 	}
 
-	f := &fetchRun{h: h, req: req, byID: byID, parts: parts, incremental: incremental}
+	f := &fetchRun{h: h, req: req, byID: byID, parts: parts, incremental: incremental, keepFiles: rc.FileRegions}
 	f.run()
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if f.bytes < int(req.MinBytes) && !f.failed && wait > 0 && h.deps.Waits != nil {
@@ -96,6 +99,9 @@ func (h *Handlers) fetch(ctx context.Context, rc *RequestContext, req *kmsg.Fetc
 	}
 	resp.Topics = f.topics
 	h.sessions.end(session, f.sent)
+	if len(f.regions) > 0 {
+		return &fileFetchResponse{FetchResponse: resp, regions: f.regions}
+	}
 	return resp
 }
 
@@ -113,6 +119,11 @@ type fetchRun struct {
 	bytes  int            // record bytes in the response
 	failed bool           // a partition has an error: answer now
 	buf    []byte
+
+	// keepFiles leaves record bytes in the segment files: regions holds
+	// them, one per partition with records, for the network to send.
+	keepFiles bool
+	regions   []FileRegion
 }
 
 // keys returns the partitions to wait on.
@@ -141,13 +152,19 @@ func (f *fetchRun) run() {
 	im := f.h.deps.Image()
 	f.topics, f.sent, f.bytes, f.failed = f.topics[:0], f.sent[:0], 0, false
 	f.buf = f.buf[:0]
+	ReleaseRegions(f.regions) // a long-poll's earlier pass
+	f.regions = f.regions[:0]
 	remaining := int(f.req.MaxBytes)
-	if f.req.Version < 3 || remaining == 0 {
-		remaining = 52428800 // fetch.max.bytes default
+	if f.req.Version < 3 || remaining <= 0 || remaining > maxFetchBytes {
+		remaining = maxFetchBytes
 	}
 	// Records are appended to f.buf and sliced out after the pass, since
-	// f.buf may move while it grows.
-	type span struct{ topic, part, start, end int }
+	// f.buf may move while it grows; kept file regions are attached the
+	// same way, since f.topics may move too.
+	type span struct {
+		topic, part, start, end int
+		file                    *commitlog.Slice
+	}
 	var spans []span
 	for _, sp := range f.parts {
 		rp := kmsg.NewFetchResponseTopicPartition()
@@ -155,6 +172,7 @@ func (f *fetchRun) run() {
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		rp.PreferredReadReplica = -1
 		start := len(f.buf)
+		var file *commitlog.Slice
 		name := f.topicName(im, sp.key)
 		code := int16(0)
 		if name == "" {
@@ -176,7 +194,11 @@ func (f *fetchRun) run() {
 					code = kerr.InvalidRequest.Code
 				} else if limit > 0 || f.bytes == 0 {
 					s, err := l.Read(sp.fetchOffset, int32(max(limit, 0)), maxOffset, f.bytes == 0)
-					if err == nil {
+					switch {
+					case err != nil:
+					case f.keepFiles && s.Len > 0:
+						file = s
+					default:
 						f.buf, err = s.ReadAll(f.buf)
 						s.Release()
 					}
@@ -191,6 +213,9 @@ func (f *fetchRun) run() {
 		}
 		rp.ErrorCode = code
 		n := len(f.buf) - start
+		if file != nil {
+			n = int(file.Len)
+		}
 		f.bytes += n
 		remaining -= n
 		if code != 0 {
@@ -212,10 +237,19 @@ func (f *fetchRun) run() {
 		}
 		f.topics[ti].Partitions = append(f.topics[ti].Partitions, rp)
 		if n > 0 {
-			spans = append(spans, span{ti, len(f.topics[ti].Partitions) - 1, start, start + n})
+			spans = append(spans, span{ti, len(f.topics[ti].Partitions) - 1, start, start + n, file})
 		}
 	}
 	for _, s := range spans {
-		f.topics[s.topic].Partitions[s.part].RecordBatches = f.buf[s.start:s.end:s.end]
+		field := &f.topics[s.topic].Partitions[s.part].RecordBatches
+		if s.file != nil {
+			f.regions = append(f.regions, FileRegion{Field: field, Slice: s.file})
+			continue
+		}
+		*field = f.buf[s.start:s.end:s.end]
 	}
 }
+
+// maxFetchBytes caps a fetch response's record bytes whatever the client
+// asks for: Kafka's broker-side fetch.max.bytes default (KIP-541).
+const maxFetchBytes = 55 << 20

@@ -18,6 +18,9 @@ type RequestContext struct {
 	Header wire.RequestHeader
 	// Peer is the remote address of the connection, for logs.
 	Peer string
+	// FileRegions allows a Fetch response to leave record bytes in the
+	// segment files (a FileResponse) for the writer to send with sendfile.
+	FileRegions bool
 }
 
 // Handlers serves requests. Its dependencies are set by the server at start
