@@ -80,6 +80,8 @@ type Log struct {
 	lso     atomic.Int64 // -1: follows hw
 	offline atomic.Pointer[error]
 
+	ps producerStates // idempotence and transactions (producer_state.go); its own mu, taken before mu
+
 	smu      sync.Mutex
 	syncing  bool          // guarded by smu: a group-commit leader is fsyncing
 	syncDone chan struct{} // guarded by smu: closed when that fsync ends
