@@ -48,6 +48,9 @@ type Broker struct {
 	// LogCleanerEnable is log.cleaner.enable.
 	LogCleanerEnable bool
 
+	// Group holds the group coordinator's keys (group.*, offsets.*).
+	Group Group
+
 	// Log holds the topic config defaults the log.* keys (and
 	// message.max.bytes, compression.type, min.insync.replicas, …) give:
 	// Log.RetentionMs is log.retention.ms, else log.retention.minutes, else

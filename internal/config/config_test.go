@@ -291,3 +291,39 @@ func TestTableConsistent(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupKeys(t *testing.T) {
+	f := func(kv map[string]string, wantErr bool) {
+		t.Helper()
+		b := Defaults()
+		err := b.SetAll(kv)
+		if err == nil {
+			err = b.Group.Validate()
+		}
+		if (err != nil) != wantErr {
+			t.Errorf("SetAll(%v) then Validate: err = %v, want error %v", kv, err, wantErr)
+		}
+	}
+	f(nil, false)
+	f(map[string]string{"group.consumer.heartbeat.interval.ms": "100", "group.consumer.min.heartbeat.interval.ms": "100", "group.consumer.session.timeout.ms": "1000", "group.consumer.min.session.timeout.ms": "1000"}, false)
+	f(map[string]string{"group.consumer.heartbeat.interval.ms": "100"}, true) // below the min
+	f(map[string]string{"group.min.session.timeout.ms": "9000", "group.max.session.timeout.ms": "8000"}, true)
+	f(map[string]string{"group.coordinator.rebalance.protocols": "consumer"}, true)
+	f(map[string]string{"group.coordinator.rebalance.protocols": "classic"}, false)
+	f(map[string]string{"group.consumer.assignors": "range,uniform"}, false)
+	f(map[string]string{"group.consumer.assignors": "sticky"}, true)
+	f(map[string]string{"offsets.topic.num.partitions": "0"}, true)
+
+	b := Defaults()
+	want := Group{
+		MinSessionTimeoutMs: 6000, MaxSessionTimeoutMs: 1800000, InitialRebalanceDelayMs: 3000, MaxSize: 2147483647,
+		OffsetsTopicNumPartitions: 50, OffsetsTopicReplicationFactor: 3, OffsetsRetentionMinutes: 10080,
+		OffsetsRetentionCheckIntervalMs: 600000, OffsetMetadataMaxBytes: 4096, ConsumerProtocol: true,
+		ConsumerSessionTimeoutMs: 45000, ConsumerMinSessionTimeoutMs: 45000, ConsumerMaxSessionTimeoutMs: 60000,
+		ConsumerHeartbeatIntervalMs: 5000, ConsumerMinHeartbeatIntervalMs: 5000, ConsumerMaxHeartbeatIntervalMs: 15000,
+		ConsumerMaxSize: 2147483647, ConsumerAssignors: []string{"uniform", "range"},
+	}
+	if diff := cmp.Diff(want, b.Group); diff != "" {
+		t.Errorf("Defaults().Group (-want +got):\n%s", diff)
+	}
+}
