@@ -47,6 +47,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_idle waits (at most IDLE_WAIT seconds, default 120) until the machine
+# has been at least 85% idle for 3 seconds in a row, so that a measurement
+# does not share the cores with someone's build; it warns if it gives up.
+wait_idle() {
+  local deadline=$((SECONDS + ${IDLE_WAIT:-120})) calm=0 a b
+  while [ $SECONDS -lt $deadline ]; do
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 1
+    read -r -a b < <(head -1 /proc/stat)
+    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
+    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+    if [ "$total" -gt 0 ] && [ $((100 * idle / total)) -ge 85 ]; then
+      calm=$((calm + 1))
+      [ $calm -ge 3 ] && return 0
+    else
+      calm=0
+    fi
+  done
+  echo "warning: the machine stayed busy; measuring anyway" >&2
+}
+
 log() { echo "compare: $*" >&2; }
 
 # free_port prints a TCP port nobody listens on (bounded tries).
@@ -101,6 +122,7 @@ fi
   go build -o "$BIN/nats-server" github.com/nats-io/nats-server/v2)
 
 # ---------------------------------------------------------------- limits
+wait_idle
 log "fio: sequential 1 MiB writes, fsync after each, $FIO_SIZE"
 mkdir -p "$DATA_DIR/fio"
 fio_bw=$(fio --name=seqfsync --directory="$DATA_DIR/fio" --rw=write --bs=1M --size="$FIO_SIZE" \
@@ -127,6 +149,7 @@ stop_pid "$ip_pid"
 # ---------------------------------------------------------------- systems
 declare -A RPS MBS
 for size in $SIZES; do
+  wait_idle
   # Kavka (or the cluster in BROKERS)
   k_pid=
   brokers=${BROKERS:-}
@@ -151,6 +174,7 @@ for size in $SIZES; do
     stop_pid "$k_pid"
   fi
 
+  wait_idle
   # NATS JetStream
   n_port=$(free_port)
   rm -rf "$DATA_DIR/nats"
@@ -163,6 +187,7 @@ for size in $SIZES; do
   RPS[nats,$size]=$(field "$out" records_per_sec) MBS[nats,$size]=$(field "$out" mb_per_sec)
   stop_pid "$n_pid"
 
+  wait_idle
   # Redis Streams
   r_port=$(free_port)
   rm -rf "$DATA_DIR/redis"

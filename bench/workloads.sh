@@ -30,6 +30,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_idle waits (at most IDLE_WAIT seconds, default 120) until the machine
+# has been at least 85% idle for 3 seconds in a row, so that a measurement
+# does not share the cores with someone's build; it warns if it gives up.
+wait_idle() {
+  local deadline=$((SECONDS + ${IDLE_WAIT:-120})) calm=0 a b
+  while [ $SECONDS -lt $deadline ]; do
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 1
+    read -r -a b < <(head -1 /proc/stat)
+    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
+    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+    if [ "$total" -gt 0 ] && [ $((100 * idle / total)) -ge 85 ]; then
+      calm=$((calm + 1))
+      [ $calm -ge 3 ] && return 0
+    else
+      calm=0
+    fi
+  done
+  echo "warning: the machine stayed busy; measuring anyway" >&2
+}
+
 log() { echo "workloads: $*" >&2; }
 
 free_port() {
@@ -74,6 +95,7 @@ for n in "${names[@]}"; do
     dir=$DATA_DIR/$name
     rm -rf "$dir" && mkdir -p "$dir"
     port=$(free_port)
+    wait_idle
     start_broker "$dir" "$port"
     log "$name: broker pid $PID on $port, idle RSS $(rss_mib "$PID" VmRSS) MiB"
     # shellcheck disable=SC2086 # EXTRA is a list of flags
