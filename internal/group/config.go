@@ -40,6 +40,23 @@ type Config struct {
 	OffsetsRetentionCheckInterval time.Duration
 	// OffsetMetadataMaxBytes: offset.metadata.max.bytes. Default 4096.
 	OffsetMetadataMaxBytes int
+	// ConsumerProtocol enables KIP-848 consumer groups
+	// (group.coordinator.rebalance.protocols lists consumer). When false,
+	// ConsumerGroupHeartbeat fails with ErrUnsupportedVersion.
+	ConsumerProtocol bool
+	// ConsumerSessionTimeout: group.consumer.session.timeout.ms. Default 45s.
+	ConsumerSessionTimeout time.Duration
+	// ConsumerHeartbeatInterval: group.consumer.heartbeat.interval.ms.
+	// Default 5s.
+	ConsumerHeartbeatInterval time.Duration
+	// ConsumerMaxSize: group.consumer.max.size. Default MaxInt32.
+	ConsumerMaxSize int
+	// ConsumerAssignors: group.consumer.assignors, by name ("uniform",
+	// "range"); the first is the default. Default uniform, range.
+	ConsumerAssignors []string
+	// Topics looks up topics for the server-side assignors. Nil: no topic
+	// exists, every subscription resolves to nothing.
+	Topics Topics
 	// TickInterval is how often Run checks session, rebalance and retention
 	// deadlines; it bounds how late a timeout fires. Default 100ms.
 	TickInterval time.Duration
@@ -60,6 +77,11 @@ func DefaultConfig() Config {
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		OffsetMetadataMaxBytes:        4096,
+		ConsumerProtocol:              true,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerHeartbeatInterval:     5 * time.Second,
+		ConsumerMaxSize:               math.MaxInt32,
+		ConsumerAssignors:             []string{"uniform", "range"},
 		TickInterval:                  100 * time.Millisecond,
 		NewMemberID:                   randomMemberID,
 	}
@@ -94,6 +116,23 @@ func (c *Config) validate() error {
 	if c.TickInterval == 0 {
 		c.TickInterval = d.TickInterval
 	}
+	if c.ConsumerSessionTimeout == 0 {
+		c.ConsumerSessionTimeout = d.ConsumerSessionTimeout
+	}
+	if c.ConsumerHeartbeatInterval == 0 {
+		c.ConsumerHeartbeatInterval = d.ConsumerHeartbeatInterval
+	}
+	if c.ConsumerMaxSize == 0 {
+		c.ConsumerMaxSize = d.ConsumerMaxSize
+	}
+	if len(c.ConsumerAssignors) == 0 {
+		c.ConsumerAssignors = d.ConsumerAssignors
+	}
+	for _, a := range c.ConsumerAssignors {
+		if assignorByName(a) == nil {
+			return fmt.Errorf("group.consumer.assignors: unknown assignor %q", a)
+		}
+	}
 	if c.NewMemberID == nil {
 		c.NewMemberID = d.NewMemberID
 	}
@@ -104,7 +143,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("group.min.session.timeout.ms %v above group.max.session.timeout.ms %v", c.MinSessionTimeout, c.MaxSessionTimeout)
 	case c.InitialRebalanceDelay < 0:
 		return fmt.Errorf("group.initial.rebalance.delay.ms %v: must not be negative", c.InitialRebalanceDelay)
-	case c.MaxSize < 1:
+	case c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout:
+		return fmt.Errorf("group.consumer.heartbeat.interval.ms %v must be below group.consumer.session.timeout.ms %v", c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
+	case c.MaxSize < 1 || c.ConsumerMaxSize < 1:
 		return fmt.Errorf("group.max.size %d: must be at least 1", c.MaxSize)
 	case c.TickInterval < 0 || c.OffsetsRetention < 0 || c.OffsetsRetentionCheckInterval < 0:
 		return fmt.Errorf("negative duration in group config")

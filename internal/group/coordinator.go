@@ -112,6 +112,7 @@ func (s *shard) loadLocked(ctx context.Context) error {
 		s.groups = nil
 		return fmt.Errorf("load %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
 	}
+	s.finishLoadLocked(now)
 	s.log = l
 	s.lastExpired = now
 	return nil
@@ -138,7 +139,7 @@ func (s *shard) groupLocked(id string, now time.Time) *Group {
 // offsets, no generation. Such a group was created by a request that then
 // failed, and Kafka would not have it either. s.mu must be held.
 func (s *shard) maybeForgetLocked(g *Group) {
-	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.protocolType == "" {
+	if g.state == Empty && g.consumer == nil && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.protocolType == "" {
 		delete(s.groups, g.id)
 	}
 }
@@ -360,7 +361,11 @@ func (c *Coordinator) ListGroups(ctx context.Context) ([]Listing, error) {
 		s := c.shardForPartition(p)
 		err := s.run(ctx, func(time.Time, *effects) error {
 			for _, g := range s.sortedGroups() {
-				out = append(out, Listing{Group: g.id, ProtocolType: g.protocolType, State: g.state})
+				l := Listing{Group: g.id, ProtocolType: g.protocolType, State: g.state, Type: "classic"}
+				if g.consumer != nil {
+					l.Type = "consumer"
+				}
+				out = append(out, l)
 			}
 			return nil
 		})
@@ -401,6 +406,10 @@ func (c *Coordinator) Tick(ctx context.Context) {
 		}
 		_ = s.run(ctx, func(now time.Time, eff *effects) error {
 			for _, g := range s.sortedGroups() {
+				if g.consumer != nil {
+					g.consumerTick(now, &c.cfg, eff)
+					continue
+				}
 				g.tick(now, &c.cfg, eff)
 			}
 			if !now.Before(s.lastExpired.Add(c.cfg.OffsetsRetentionCheckInterval)) {
@@ -424,4 +433,38 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			c.Tick(ctx)
 		}
 	}
+}
+
+// ConsumerGroupHeartbeat serves a KIP-848 heartbeat: it joins, leaves or
+// keeps a member alive and returns its next assignment. The answer goes out
+// once the group's changes are durable.
+func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
+	ch, reply := once[ConsumerHeartbeatResult]()
+	s := c.shardFor(req.Group)
+	err := s.run(ctx, func(now time.Time, eff *effects) error { return s.consumerHeartbeat(now, eff, req, reply) })
+	if err != nil {
+		return ConsumerHeartbeatResult{Err: err}
+	}
+	select { // run sends the replies before it returns
+	case r := <-ch:
+		return r
+	default:
+		panic("BUG: consumer heartbeat accepted without a reply")
+	}
+}
+
+// DescribeConsumerGroup describes a KIP-848 consumer group. A classic or
+// unknown group is ErrGroupNotFound, as in Kafka.
+func (c *Coordinator) DescribeConsumerGroup(ctx context.Context, group string) (ConsumerGroupSummary, error) {
+	s := c.shardFor(group)
+	var sum ConsumerGroupSummary
+	err := s.run(ctx, func(time.Time, *effects) error {
+		g := s.groups[group]
+		if g == nil || g.consumer == nil {
+			return fmt.Errorf("%w: group %s is not a consumer group", ErrGroupNotFound, group)
+		}
+		sum = g.consumerSummary(&c.cfg)
+		return nil
+	})
+	return sum, err
 }

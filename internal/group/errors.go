@@ -22,4 +22,13 @@ var (
 	ErrMetadataTooLarge        = errors.New("group: offset metadata too large")     // OFFSET_METADATA_TOO_LARGE
 	ErrUnknownTopicOrPartition = errors.New("group: unknown topic or partition")    // UNKNOWN_TOPIC_OR_PARTITION
 	ErrRequestTimedOut         = errors.New("group: timed out waiting for a reply") // REQUEST_TIMED_OUT
+
+	// KIP-848 consumer groups.
+	ErrInvalidRequest       = errors.New("group: invalid request")            // INVALID_REQUEST
+	ErrUnsupportedVersion   = errors.New("group: consumer protocol disabled") // UNSUPPORTED_VERSION
+	ErrUnsupportedAssignor  = errors.New("group: unsupported assignor")       // UNSUPPORTED_ASSIGNOR
+	ErrFencedMemberEpoch    = errors.New("group: fenced member epoch")        // FENCED_MEMBER_EPOCH
+	ErrStaleMemberEpoch     = errors.New("group: stale member epoch")         // STALE_MEMBER_EPOCH
+	ErrUnreleasedInstanceID = errors.New("group: instance id still in use")   // UNRELEASED_INSTANCE_ID
+	ErrInvalidRegex         = errors.New("group: invalid regular expression") // INVALID_REGULAR_EXPRESSION
 )

@@ -28,7 +28,7 @@ const (
 	Dead
 )
 
-var stateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"}
+var stateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Assigning", "Reconciling"}
 
 // String returns Kafka's name for the state, as ListGroups and
 // DescribeGroups report it.
@@ -124,6 +124,9 @@ type Group struct {
 	static       map[string]string    // group.instance.id → member id
 	pending      map[string]time.Time // KIP-394 member ids handed out, → expiry
 	offsets      map[TopicPartition]Offset
+	// consumer is set for a KIP-848 consumer group; its classic fields
+	// (members, generation, protocol) are then unused.
+	consumer *consumerGroup
 
 	// Rebalance timing. In PreparingRebalance the join completes at
 	// joinDeadline, or earlier once every member has rejoined unless the

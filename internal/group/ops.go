@@ -1,6 +1,7 @@
 package group
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -61,6 +62,12 @@ func (s *shard) join(now time.Time, eff *effects, req JoinRequest, reply func(Jo
 	}
 	if g.state == Dead {
 		return ErrCoordinatorNotAvailable
+	}
+	if g.consumer != nil {
+		if len(g.consumer.members) > 0 {
+			return fmt.Errorf("%w: group %s is a consumer group with members", ErrInconsistentProtocol, g.id)
+		}
+		g.toClassic(now, eff)
 	}
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
 		s.maybeForgetLocked(g)
@@ -436,6 +443,10 @@ func (s *shard) commit(now time.Time, eff *effects, req CommitRequest, reply fun
 	switch {
 	case g.state == Dead:
 		return ErrCoordinatorNotAvailable
+	case g.consumer != nil:
+		if err := g.validateConsumerCommit(req, now); err != nil {
+			return err
+		}
 	case req.Generation < 0 && req.MemberID == "" && g.state == Empty:
 		// A commit from outside the group.
 	case g.state == CompletingRebalance:
@@ -512,6 +523,9 @@ func (s *shard) deleteGroup(now time.Time, eff *effects, group string) error {
 		eff.record(offsetTombstone(g.id, tp))
 	}
 	eff.record(groupTombstone(g.id))
+	if g.consumer != nil {
+		eff.record(consumerGroupTombstone(g.id))
+	}
 	g.setState(Dead, now)
 	delete(s.groups, group)
 	return nil
@@ -525,7 +539,7 @@ func (s *shard) deleteOffsets(eff *effects, group string, tps []TopicPartition) 
 		return nil, ErrGroupNotFound
 	}
 	errs := make(map[TopicPartition]error, len(tps))
-	subscribed := g.subscribedTopics()
+	subscribed := g.subscribedTopics(s.c.cfg.Topics)
 	for _, tp := range tps {
 		if g.state != Empty && (subscribed == nil || subscribed[tp.Topic]) {
 			errs[tp] = ErrSubscribedToTopic
@@ -544,21 +558,37 @@ func (s *shard) deleteOffsets(eff *effects, group string, tps []TopicPartition) 
 // subscribedTopics returns the topics the members subscribe to, read from
 // the consumer protocol's metadata; nil when unknown (another protocol type,
 // or undecodable metadata), which Kafka treats as subscribed to everything.
-func (g *Group) subscribedTopics() map[string]bool {
+func (g *Group) subscribedTopics(topics Topics) map[string]bool {
+	if g.consumer != nil {
+		var names []string
+		if topics != nil && g.consumer.anyRegex() {
+			names = topics.Names()
+		}
+		subs := make(map[string]bool)
+		for _, m := range g.consumer.members {
+			for _, n := range m.topics {
+				subs[n] = true
+			}
+			for _, t := range m.subscribed(topics, names) {
+				subs[t.Name] = true
+			}
+		}
+		return subs
+	}
 	if g.protocolType != "consumer" || g.protocol == "" {
 		return nil
 	}
-	topics := make(map[string]bool)
+	subs := make(map[string]bool)
 	for _, m := range g.members {
 		var md kmsg.ConsumerMemberMetadata
 		if err := md.ReadFrom(m.metadata(g.protocol)); err != nil {
 			return nil
 		}
 		for _, t := range md.Topics {
-			topics[t] = true
+			subs[t] = true
 		}
 	}
-	return topics
+	return subs
 }
 
 // expireOffsets deletes offsets past retention (GroupMetadataManager
@@ -623,6 +653,7 @@ type Listing struct {
 	Group        string
 	ProtocolType string
 	State        State
+	Type         string // "classic" or "consumer" (KIP-848)
 }
 
 func (s *shard) sortedGroups() []*Group {

@@ -142,6 +142,7 @@ func (s *shard) replayLocked(r coordinator.Record, now time.Time) error {
 			return fmt.Errorf("group metadata value for %s: %w", k.Group, err)
 		}
 		g := s.groupLocked(k.Group, now)
+		g.consumer = nil
 		g.protocolType = v.ProtocolType
 		g.generation = v.Generation
 		g.protocol = deref(v.Protocol)
@@ -178,9 +179,11 @@ func (s *shard) replayLocked(r coordinator.Record, now time.Time) error {
 			g.stateTime = time.UnixMilli(v.CurrentStateTimestamp)
 		}
 		return nil
+	case consumerGroupKeyVersion, consumerMemberKeyVersion:
+		return s.replayConsumerLocked(version, r, now)
 	default:
-		// Versions 3+ are KIP-848 consumer-group and share-group records that
-		// this coordinator does not write; skip them as an older Kafka would.
+		// Other versions are KIP-848 and share-group records this coordinator
+		// does not write; skip them as an older Kafka would.
 		return nil
 	}
 }

@@ -15,7 +15,7 @@ import (
 //	v1: ThrottleMillis
 //	v3: flexible versions
 //	v4: StatesFilter and GroupState (KIP-518), case-insensitive
-//	v5: TypesFilter and GroupType (KIP-848); every group here is "classic"
+//	v5: TypesFilter and GroupType (KIP-848): "classic" or "consumer"
 func (h *Handlers) listGroups(ctx context.Context, rc *RequestContext, req *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	gc, err := h.groups()
@@ -43,11 +43,11 @@ func (h *Handlers) listGroups(ctx context.Context, rc *RequestContext, req *kmsg
 		if len(states) > 0 && !slices.Contains(states, g.State) {
 			continue
 		}
-		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
+		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, g.Type) }) {
 			continue
 		}
 		rg := kmsg.NewListGroupsResponseGroup()
-		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = g.Group, g.ProtocolType, g.State.String(), "classic"
+		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = g.Group, g.ProtocolType, g.State.String(), g.Type
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp

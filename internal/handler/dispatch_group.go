@@ -10,9 +10,10 @@ import (
 	"github.com/kavka-io/kavka/internal/group"
 )
 
-// groupAPIs serve consumer groups and committed offsets (internal/group).
-// KIP-848's ConsumerGroupHeartbeat (68) and ConsumerGroupDescribe (69) are
-// not served yet; clients fall back to the classic protocol.
+// groupAPIs serve consumer groups and committed offsets (internal/group):
+// the classic protocol and KIP-848's ConsumerGroupHeartbeat (68) and
+// ConsumerGroupDescribe (69). With group.coordinator.rebalance.protocols
+// lacking consumer, 68 answers UNSUPPORTED_VERSION and clients fall back.
 var groupAPIs = map[int16]api{
 	8:  {name: "OffsetCommit", minVersion: 0, maxVersion: 9, serve: adapt((*Handlers).offsetCommit)},
 	9:  {name: "OffsetFetch", minVersion: 0, maxVersion: 9, serve: adapt((*Handlers).offsetFetch)},
@@ -25,6 +26,8 @@ var groupAPIs = map[int16]api{
 	16: {name: "ListGroups", minVersion: 0, maxVersion: 5, serve: adapt((*Handlers).listGroups)},
 	42: {name: "DeleteGroups", minVersion: 0, maxVersion: 2, serve: adapt((*Handlers).deleteGroups)},
 	47: {name: "OffsetDelete", minVersion: 0, maxVersion: 0, serve: adapt((*Handlers).offsetDelete)},
+	68: {name: "ConsumerGroupHeartbeat", minVersion: 1, maxVersion: 1, serve: adapt((*Handlers).consumerGroupHeartbeat)},
+	69: {name: "ConsumerGroupDescribe", minVersion: 0, maxVersion: 1, serve: adapt((*Handlers).consumerGroupDescribe)},
 }
 
 // errNoGroups is returned when the server runs without a group coordinator.
@@ -63,6 +66,13 @@ func groupErrorCode(err error) int16 {
 		{group.ErrMetadataTooLarge, kerr.OffsetMetadataTooLarge.Code},
 		{group.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition.Code},
 		{group.ErrRequestTimedOut, kerr.RequestTimedOut.Code},
+		{group.ErrInvalidRequest, kerr.InvalidRequest.Code},
+		{group.ErrUnsupportedVersion, kerr.UnsupportedVersion.Code},
+		{group.ErrUnsupportedAssignor, kerr.UnsupportedAssignor.Code},
+		{group.ErrFencedMemberEpoch, kerr.FencedMemberEpoch.Code},
+		{group.ErrStaleMemberEpoch, kerr.StaleMemberEpoch.Code},
+		{group.ErrUnreleasedInstanceID, kerr.UnreleasedInstanceID.Code},
+		{group.ErrInvalidRegex, kerr.InvalidRegularExpression.Code},
 	} {
 		if errors.Is(err, e.err) {
 			return e.code
