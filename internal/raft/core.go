@@ -507,7 +507,8 @@ func (c *core) onStateChange() {
 			c.finish(seq, 0, &NotLeaderError{Leader: c.lead, Indeterminate: true})
 		case w.kind == waitTransfer && c.lead == w.index:
 			c.finish(seq, 0, nil)
-		case w.kind == waitTransfer && !c.isLeader():
+		case w.kind == waitTransfer && !c.isLeader() && c.lead != 0:
+			// Someone else won; while no leader is known, keep waiting.
 			c.finish(seq, 0, &NotLeaderError{Leader: c.lead})
 		}
 	}
