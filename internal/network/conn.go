@@ -34,6 +34,12 @@ type conn struct {
 	// (the connection is muted) until the worker takes one.
 	queue chan *pending
 
+	// raw is the socket for sendfile, nil when the connection is not a
+	// plain TCP socket or zero-copy is off.
+	raw     syscall.RawConn
+	sp      splicer // the worker's zero-copy encoder
+	copyBuf []byte  // the worker's buffer for region bytes copied into a response
+
 	ctx          context.Context    // the handlers' context
 	cancel       context.CancelFunc // cancels ctx
 	stopping     atomic.Bool
@@ -50,7 +56,7 @@ type pending struct {
 
 func newConn(ctx context.Context, s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(ctx)
-	return &conn{
+	c := &conn{
 		s:      s,
 		nc:     nc,
 		peer:   nc.RemoteAddr().String(),
@@ -58,6 +64,12 @@ func newConn(ctx context.Context, s *Server, nc net.Conn) *conn {
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	if tc, ok := nc.(*net.TCPConn); ok && s.cfg.SendfileMinBytes >= 0 {
+		if raw, err := tc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	return c
 }
 
 // shutdown asks the connection to stop reading and finish what it has read.
@@ -180,9 +192,8 @@ func (c *conn) work(ctx context.Context) {
 		}
 		resp, closeAfter := c.serveOne(ctx, p)
 		if resp != nil {
-			buf = wire.AppendResponse(buf[:0], p.hdr.CorrelationID, resp)
-			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-			if _, err := c.nc.Write(buf); err != nil {
+			var err error
+			if buf, err = c.write(buf, p.hdr.CorrelationID, resp); err != nil {
 				if !isReset(err) {
 					c.log("write failed; closing", err)
 				}
@@ -191,6 +202,9 @@ func (c *conn) work(ctx context.Context) {
 			c.touch()
 			if cap(buf) > 1<<20 {
 				buf = nil // do not pin a large buffer for the life of the connection
+			}
+			if cap(c.copyBuf) > 1<<20 {
+				c.copyBuf = nil
 			}
 		}
 		c.busy.Add(-1)
@@ -206,6 +220,18 @@ func (c *conn) work(ctx context.Context) {
 			c.nc.SetReadDeadline(time.Now())
 		}
 	}
+}
+
+// write writes one response, encoding it into buf (scratch, returned
+// possibly grown).
+func (c *conn) write(buf []byte, corr int32, resp kmsg.Response) ([]byte, error) {
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if fr, ok := resp.(handler.FileResponse); ok {
+		return c.writeFileResponse(buf, corr, fr)
+	}
+	buf = wire.AppendResponse(buf[:0], corr, resp)
+	_, err := c.nc.Write(buf)
+	return buf, err
 }
 
 // serveOne serves one request. It returns the response to write (nil for
@@ -225,7 +251,7 @@ func (c *conn) serveOne(ctx context.Context, p *pending) (resp kmsg.Response, cl
 			resp, closeAfter = nil, true
 		}
 	}()
-	rc := &handler.RequestContext{Header: p.hdr, Peer: c.peer}
+	rc := &handler.RequestContext{Header: p.hdr, Peer: c.peer, FileRegions: c.raw != nil}
 	resp = c.s.h.Handle(ctx, rc, p.req)
 	if pr, ok := p.req.(*kmsg.ProduceRequest); ok && pr.Acks == 0 {
 		return nil, produceFailed(resp)

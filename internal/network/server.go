@@ -43,6 +43,11 @@ type Config struct {
 	// one is answered. Default 16. Memory per connection is bounded by
 	// (MaxInFlight+1) × MaxRequestSize.
 	MaxInFlight int
+	// SendfileMinBytes: a fetched partition's records at least this long
+	// are sent from the segment file with sendfile(2); shorter ones are
+	// copied into the response, which is cheaper for small ones (see
+	// docs/benchmarks.md). Default 64 KiB; negative turns zero-copy off.
+	SendfileMinBytes int64
 	// StopTimeout bounds a graceful stop: connections still busy after it
 	// are closed. Default 10 s.
 	StopTimeout time.Duration
@@ -65,6 +70,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 16
+	}
+	if c.SendfileMinBytes == 0 {
+		c.SendfileMinBytes = 64 << 10
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 10 * time.Second
