@@ -1,0 +1,783 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kavka-io/kavka/internal/clock"
+	"github.com/kavka-io/kavka/internal/coordinator"
+)
+
+// Storage opens the partitions of __transaction_state. OpenPartition
+// creates the topic if it does not exist yet and returns the partition's
+// log and its leader epoch, which is the coordinator epoch stamped on
+// markers.
+type Storage interface {
+	OpenPartition(ctx context.Context, partition int32) (coordinator.Log, int32, error)
+}
+
+// IDs hands out producer ids that are never reused (FileIDs).
+type IDs interface {
+	Next() (int64, error)
+}
+
+// MarkerRequest asks for one commit or abort marker per partition.
+type MarkerRequest struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	Commit           bool
+	CoordinatorEpoch int32
+	Partitions       []TopicPartition
+}
+
+// Markers writes transaction markers to partition leaders. On a single
+// node the broker appends them to its own logs; with replication it will
+// send WriteTxnMarkers. A nil error for a partition means the marker is
+// durable, or the partition no longer exists (nothing to mark).
+type Markers interface {
+	WriteMarkers(ctx context.Context, m MarkerRequest) map[TopicPartition]error
+}
+
+// Offset is a committed offset of a TxnOffsetCommit.
+type Offset struct {
+	Offset      int64
+	LeaderEpoch int32
+	Metadata    string
+}
+
+// Offsets is the group coordinator as the transaction coordinator needs it.
+type Offsets interface {
+	// ValidateTxnCommit checks the member and generation of a
+	// TxnOffsetCommit (no check for an empty member and generation < 0).
+	ValidateTxnCommit(ctx context.Context, group, memberID, instanceID string, generation int32) error
+	// CompleteTxnOffsets makes offsets of a committed transaction visible,
+	// durably.
+	CompleteTxnOffsets(ctx context.Context, group string, offsets map[TopicPartition]Offset) error
+}
+
+// Coordinator is the transaction coordinator of one broker. Its methods are
+// safe for concurrent use and bounded by ctx.
+type Coordinator struct {
+	cfg     Config
+	clock   clock.Clock
+	storage Storage
+	ids     IDs
+	markers Markers
+	offsets Offsets
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	shards map[int32]*shard // guarded by mu; a shard, once made, stays
+
+	pmu     sync.Mutex
+	pending map[pendingKey]map[TopicPartition]Offset // guarded by pmu: TxnOffsetCommit until the marker
+}
+
+type pendingKey struct {
+	group      string
+	producerID int64
+}
+
+// New returns a coordinator. It starts nothing: Run drives timeouts and
+// the completion of transactions whose markers are not written yet.
+func New(cfg Config, clk clock.Clock, storage Storage, ids IDs, markers Markers, offsets Offsets, logger *slog.Logger) (*Coordinator, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if clk == nil {
+		clk = clock.Real
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Coordinator{
+		cfg: cfg, clock: clk, storage: storage, ids: ids, markers: markers, offsets: offsets, log: logger,
+		shards: make(map[int32]*shard), pending: make(map[pendingKey]map[TopicPartition]Offset),
+	}, nil
+}
+
+// Config returns the validated configuration.
+func (c *Coordinator) Config() Config { return c.cfg }
+
+// PartitionFor returns the partition of __transaction_state owning id.
+func (c *Coordinator) PartitionFor(id string) int32 {
+	return coordinator.PartitionFor(id, c.cfg.NumPartitions)
+}
+
+// shard is one partition of __transaction_state.
+//
+// mu guards everything below. A transition appends its record under mu,
+// marks the transaction pending, and waits for durability with mu released;
+// the in-memory state changes only once the record is durable (Kafka's
+// prepareTransition/completeTransitionTo). Marker writes also run with mu
+// released, the transaction marked completing.
+type shard struct {
+	c         *Coordinator
+	partition int32
+
+	mu         sync.Mutex
+	log        coordinator.Log // nil until loaded
+	coordEpoch int32
+	txns       map[string]*txnMeta
+}
+
+func (c *Coordinator) shardFor(p int32) *shard {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.shards[p]
+	if s == nil {
+		s = &shard{c: c, partition: p}
+		c.shards[p] = s
+	}
+	return s
+}
+
+// Load makes sure the shard owning id is loaded (FindCoordinator).
+func (c *Coordinator) Load(ctx context.Context, id string) error {
+	s := c.shardFor(c.PartitionFor(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadLocked(ctx)
+}
+
+// loadLocked replays the partition once. s.mu must be held.
+func (s *shard) loadLocked(ctx context.Context) error {
+	if s.log != nil {
+		return nil
+	}
+	l, epoch, err := s.c.storage.OpenPartition(ctx, s.partition)
+	if err != nil {
+		return fmt.Errorf("open %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
+	}
+	txns := make(map[string]*txnMeta)
+	err = l.Replay(ctx, func(off int64, r coordinator.Record) error {
+		id, t, err := decodeTxnRecord(r)
+		if err != nil {
+			return fmt.Errorf("offset %d: %w", off, err)
+		}
+		if t == nil {
+			delete(txns, id)
+		} else {
+			txns[id] = t
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
+	}
+	s.log, s.coordEpoch, s.txns = l, epoch, txns
+	return nil
+}
+
+func (s *shard) unloadLocked() {
+	s.log = nil
+	s.txns = nil
+}
+
+// durableWait bounds a durability wait that must not be cut short by a
+// client going away: an abandoned wait would unload the shard.
+const durableWait = 30 * time.Second
+
+// transition appends rec, waits until it is durable and then calls apply.
+// t is marked pending meanwhile. s.mu must be held; it is released during
+// the wait and held again on return. On failure the shard is unloaded (the
+// next request replays the log) and ErrNotCoordinator returned.
+func (s *shard) transition(ctx context.Context, t *txnMeta, rec coordinator.Record, apply func()) error {
+	log := s.log
+	off, err := log.Append([]coordinator.Record{rec})
+	if err != nil {
+		s.unloadLocked()
+		return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
+	}
+	t.pending = true
+	s.mu.Unlock()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), durableWait)
+	err = log.WaitDurable(wctx, off)
+	cancel()
+	s.mu.Lock()
+	t.pending = false
+	if s.log != log {
+		return fmt.Errorf("%w: %s-%d reloaded", ErrNotCoordinator, TopicName, s.partition)
+	}
+	if err != nil {
+		s.c.log.Warn("transaction state write failed", "partition", s.partition, "err", err)
+		s.unloadLocked()
+		return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
+	}
+	apply()
+	return nil
+}
+
+// checkProducerLocked is the common check of a producer's requests.
+func checkProducer(t *txnMeta, pid int64, epoch int16) error {
+	switch {
+	case t == nil:
+		return fmt.Errorf("%w: unknown transactional id", ErrInvalidMapping)
+	case pid != t.producerID:
+		return fmt.Errorf("%w: producer id %d, transactional id %q has %d", ErrInvalidMapping, pid, t.id, t.producerID)
+	case epoch != t.epoch:
+		return fmt.Errorf("%w: epoch %d, current %d", ErrProducerFenced, epoch, t.epoch)
+	case t.pending || t.completing:
+		return ErrConcurrentTransactions
+	}
+	return nil
+}
+
+// InitRequest is an InitProducerId request.
+type InitRequest struct {
+	TransactionalID string // "" for an idempotent producer
+	Timeout         time.Duration
+	ProducerID      int64 // -1, or the producer's current id (KIP-360)
+	Epoch           int16 // -1, or the producer's current epoch
+}
+
+// InitProducerID returns the producer id and epoch for a producer. Without
+// a transactional id it allocates a fresh id (epoch 0). With one, it
+// creates the id's metadata or bumps its epoch, fencing older producers
+// and aborting their open transaction (TransactionCoordinator.handleInitProducerId).
+func (c *Coordinator) InitProducerID(ctx context.Context, req InitRequest) (int64, int16, error) {
+	if req.TransactionalID == "" {
+		id, err := c.ids.Next()
+		return id, 0, err
+	}
+	if req.Timeout <= 0 || req.Timeout > c.cfg.MaxTimeout {
+		return -1, -1, fmt.Errorf("%w: %v, max %v", ErrInvalidTimeout, req.Timeout, c.cfg.MaxTimeout)
+	}
+	s := c.shardFor(c.PartitionFor(req.TransactionalID))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range 3 {
+		if err := s.loadLocked(ctx); err != nil {
+			return -1, -1, err
+		}
+		now := c.clock.Now()
+		t := s.txns[req.TransactionalID]
+		if t == nil {
+			pid, err := c.ids.Next()
+			if err != nil {
+				return -1, -1, err
+			}
+			nt := &txnMeta{
+				id: req.TransactionalID, producerID: pid, prevID: -1, epoch: 0, lastEpoch: -1, timeout: req.Timeout,
+				state: Empty, partitions: map[TopicPartition]bool{}, lastUpdate: now,
+			}
+			s.txns[nt.id] = nt
+			err = s.transition(ctx, nt, txnRecord(nt, Empty, nil, time.Time{}, now), func() {})
+			if err != nil {
+				if s.txns != nil && s.txns[nt.id] == nt {
+					delete(s.txns, nt.id)
+				}
+				return -1, -1, err
+			}
+			return nt.producerID, nt.epoch, nil
+		}
+		if t.pending || t.completing {
+			return -1, -1, ErrConcurrentTransactions
+		}
+		if req.ProducerID >= 0 {
+			switch {
+			case req.ProducerID == t.prevID && t.state != Ongoing,
+				req.ProducerID == t.producerID && req.Epoch == t.lastEpoch && t.state != Ongoing:
+				// A retry of a bump that succeeded: the answer is the current id.
+				return t.producerID, t.epoch, nil
+			case req.ProducerID != t.producerID:
+				return -1, -1, fmt.Errorf("%w: producer id %d, transactional id has %d", ErrInvalidMapping, req.ProducerID, t.producerID)
+			case req.Epoch != t.epoch:
+				return -1, -1, fmt.Errorf("%w: epoch %d, current %d", ErrProducerFenced, req.Epoch, t.epoch)
+			}
+		}
+		switch t.state {
+		case PrepareCommit, PrepareAbort, PrepareEpochFence:
+			return -1, -1, ErrConcurrentTransactions
+		case Ongoing:
+			// Fence the previous producer: abort its transaction with a
+			// bumped epoch, then bump again for the new one.
+			if err := s.endLocked(ctx, t, false, true); err != nil {
+				return -1, -1, err
+			}
+			if t.state != CompleteAbort {
+				return -1, -1, ErrConcurrentTransactions
+			}
+			continue
+		}
+		nt := *t
+		nt.lastEpoch = t.epoch
+		if t.epoch >= math.MaxInt16-1 {
+			id, err := c.ids.Next()
+			if err != nil {
+				return -1, -1, err
+			}
+			nt.prevID, nt.producerID, nt.epoch, nt.lastEpoch = t.producerID, id, 0, -1
+		} else {
+			nt.epoch++
+		}
+		nt.timeout, nt.state, nt.partitions, nt.start, nt.lastUpdate = req.Timeout, Empty, map[TopicPartition]bool{}, time.Time{}, now
+		err := s.transition(ctx, t, txnRecord(&nt, Empty, nil, time.Time{}, now), func() { *t = nt })
+		if err != nil {
+			return -1, -1, err
+		}
+		return t.producerID, t.epoch, nil
+	}
+	return -1, -1, ErrConcurrentTransactions
+}
+
+// endLocked writes PrepareCommit/PrepareAbort for t (with a bumped epoch
+// when fencing), then completes it: markers, offsets, Complete*. Once the
+// Prepare record is durable the outcome is decided: a failure to complete
+// is retried by Tick and does not fail the call. s.mu must be held.
+func (s *shard) endLocked(ctx context.Context, t *txnMeta, commit, bump bool) error {
+	now := s.c.clock.Now()
+	nt := *t
+	nt.state = PrepareAbort
+	if commit {
+		nt.state = PrepareCommit
+	}
+	if bump && t.epoch < math.MaxInt16-1 {
+		nt.lastEpoch, nt.epoch = t.epoch, t.epoch+1
+	}
+	nt.lastUpdate = now
+	parts := t.sortedPartitions()
+	err := s.transition(ctx, t, txnRecord(&nt, nt.state, parts, t.start, now), func() { *t = nt })
+	if err != nil {
+		return err
+	}
+	s.completeLocked(ctx, t)
+	return nil
+}
+
+// completeLocked writes the markers and pending offsets of a transaction
+// in a Prepare state and then its Complete state. It reports whether the
+// transaction completed. s.mu must be held; it is released meanwhile.
+func (s *shard) completeLocked(ctx context.Context, t *txnMeta) bool {
+	commit := t.state == PrepareCommit
+	if !commit && t.state != PrepareAbort {
+		return false
+	}
+	c := s.c
+	log := s.log
+	t.completing = true
+	req := MarkerRequest{ProducerID: t.producerID, ProducerEpoch: t.epoch, Commit: commit, CoordinatorEpoch: s.coordEpoch}
+	offsetParts := map[int32]bool{}
+	for _, tp := range t.sortedPartitions() {
+		if tp.Topic == c.cfg.OffsetsTopic {
+			offsetParts[tp.Partition] = true
+			continue
+		}
+		req.Partitions = append(req.Partitions, tp)
+	}
+	s.mu.Unlock()
+	ok := c.writeMarkers(ctx, req) && c.finishOffsets(ctx, t.producerID, commit, offsetParts)
+	s.mu.Lock()
+	t.completing = false
+	if !ok || s.log != log {
+		return false
+	}
+	now := c.clock.Now()
+	nt := *t
+	nt.state = CompleteAbort
+	if commit {
+		nt.state = CompleteCommit
+	}
+	nt.partitions, nt.start, nt.lastUpdate = map[TopicPartition]bool{}, time.Time{}, now
+	if err := s.transition(ctx, t, txnRecord(&nt, nt.state, nil, time.Time{}, now), func() { *t = nt }); err != nil {
+		return false
+	}
+	return true
+}
+
+// writeMarkers writes the markers, retrying failed partitions a few times.
+func (c *Coordinator) writeMarkers(ctx context.Context, req MarkerRequest) bool {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), durableWait)
+	defer cancel()
+	left := req.Partitions
+	for attempt := 0; len(left) > 0; attempt++ {
+		if attempt == c.cfg.MarkerRetries || wctx.Err() != nil {
+			c.log.Warn("transaction markers not written; retrying later", "producer", req.ProducerID, "partitions", len(left))
+			return false
+		}
+		if attempt > 0 {
+			t := time.NewTimer(time.Duration(attempt) * 50 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-wctx.Done():
+			}
+			t.Stop()
+		}
+		r := req
+		r.Partitions = left
+		errs := c.markers.WriteMarkers(wctx, r)
+		var failed []TopicPartition
+		for _, tp := range left {
+			if err := errs[tp]; err != nil {
+				c.log.Warn("write transaction marker", "topic", tp.Topic, "partition", tp.Partition, "producer", req.ProducerID, "err", err)
+				failed = append(failed, tp)
+			}
+		}
+		left = failed
+	}
+	return true
+}
+
+// finishOffsets makes the pending offsets of producer pid visible (commit)
+// or drops them (abort), for the groups whose offsets partition is in parts.
+func (c *Coordinator) finishOffsets(ctx context.Context, pid int64, commit bool, parts map[int32]bool) bool {
+	if len(parts) == 0 {
+		return true
+	}
+	c.pmu.Lock()
+	var keys []pendingKey
+	for k := range c.pending {
+		if k.producerID == pid && parts[coordinator.PartitionFor(k.group, c.cfg.OffsetsPartitions)] {
+			keys = append(keys, k)
+		}
+	}
+	c.pmu.Unlock()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].group < keys[j].group })
+	for _, k := range keys {
+		c.pmu.Lock()
+		offs := c.pending[k]
+		c.pmu.Unlock()
+		if commit && len(offs) > 0 {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), durableWait)
+			err := c.offsets.CompleteTxnOffsets(wctx, k.group, offs)
+			cancel()
+			if err != nil {
+				c.log.Warn("complete transactional offsets", "group", k.group, "producer", pid, "err", err)
+				return false
+			}
+		}
+		c.pmu.Lock()
+		delete(c.pending, k)
+		c.pmu.Unlock()
+	}
+	return true
+}
+
+// AddPartitions adds partitions to the producer's transaction, starting it
+// if none is open (AddPartitionsToTxn).
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty transactional id", ErrInvalidRequest)
+	}
+	s := c.shardFor(c.PartitionFor(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx); err != nil {
+		return err
+	}
+	t := s.txns[id]
+	if err := checkProducer(t, pid, epoch); err != nil {
+		return err
+	}
+	switch t.state {
+	case PrepareCommit, PrepareAbort, PrepareEpochFence:
+		return ErrConcurrentTransactions
+	case Dead:
+		return fmt.Errorf("%w: %s", ErrInvalidTxnState, t.state)
+	}
+	if t.state == Ongoing {
+		all := true
+		for _, tp := range parts {
+			all = all && t.partitions[tp]
+		}
+		if all {
+			return nil
+		}
+	}
+	now := c.clock.Now()
+	nt := *t
+	nt.partitions = make(map[TopicPartition]bool, len(t.partitions)+len(parts))
+	for tp := range t.partitions {
+		nt.partitions[tp] = true
+	}
+	for _, tp := range parts {
+		nt.partitions[tp] = true
+	}
+	if t.state != Ongoing {
+		nt.start = now
+	}
+	nt.state, nt.lastUpdate = Ongoing, now
+	return s.transition(ctx, t, txnRecord(&nt, Ongoing, nt.sortedPartitions(), nt.start, now), func() { *t = nt })
+}
+
+// OffsetsPartition returns the partition of the offsets topic that holds
+// group's offsets.
+func (c *Coordinator) OffsetsPartition(group string) TopicPartition {
+	return TopicPartition{c.cfg.OffsetsTopic, coordinator.PartitionFor(group, c.cfg.OffsetsPartitions)}
+}
+
+// AddOffsets adds group's offsets partition to the transaction
+// (AddOffsetsToTxn).
+func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoch int16, group string) error {
+	if group == "" {
+		return fmt.Errorf("%w: empty group id", ErrInvalidRequest)
+	}
+	return c.AddPartitions(ctx, id, pid, epoch, []TopicPartition{c.OffsetsPartition(group)})
+}
+
+// Verify reports, per partition, whether the producer's open transaction
+// includes it: KIP-890's verification, for AddPartitionsToTxn v4
+// VerifyOnly and for transactional produce. nil means verified.
+func (c *Coordinator) Verify(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) (map[TopicPartition]error, error) {
+	if id == "" {
+		return nil, fmt.Errorf("%w: empty transactional id", ErrInvalidRequest)
+	}
+	s := c.shardFor(c.PartitionFor(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx); err != nil {
+		return nil, err
+	}
+	t := s.txns[id]
+	if err := checkProducer(t, pid, epoch); err != nil && !errors.Is(err, ErrConcurrentTransactions) {
+		return nil, err
+	}
+	out := make(map[TopicPartition]error, len(parts))
+	for _, tp := range parts {
+		if t.state != Ongoing || !t.partitions[tp] {
+			out[tp] = fmt.Errorf("%w: %s-%d not in the transaction (%s)", ErrInvalidTxnState, tp.Topic, tp.Partition, t.state)
+		} else {
+			out[tp] = nil
+		}
+	}
+	return out, nil
+}
+
+// TxnCommitRequest is a TxnOffsetCommit.
+type TxnCommitRequest struct {
+	TransactionalID, Group string
+	ProducerID             int64
+	Epoch                  int16
+	MemberID, InstanceID   string
+	Generation             int32
+	Offsets                map[TopicPartition]Offset
+}
+
+// CommitOffsets holds offsets of a transaction until it ends: they become
+// visible to the group on commit and are dropped on abort (TxnOffsetCommit).
+func (c *Coordinator) CommitOffsets(ctx context.Context, req TxnCommitRequest) error {
+	if req.Group == "" || req.TransactionalID == "" {
+		return fmt.Errorf("%w: empty group or transactional id", ErrInvalidRequest)
+	}
+	check := func(s *shard) error {
+		if err := s.loadLocked(ctx); err != nil {
+			return err
+		}
+		t := s.txns[req.TransactionalID]
+		if err := checkProducer(t, req.ProducerID, req.Epoch); err != nil {
+			return err
+		}
+		if t.state != Ongoing || !t.partitions[c.OffsetsPartition(req.Group)] {
+			return fmt.Errorf("%w: group %q not added to the transaction (%s)", ErrInvalidTxnState, req.Group, t.state)
+		}
+		return nil
+	}
+	s := c.shardFor(c.PartitionFor(req.TransactionalID))
+	s.mu.Lock()
+	err := check(s)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if c.offsets != nil {
+		if err := c.offsets.ValidateTxnCommit(ctx, req.Group, req.MemberID, req.InstanceID, req.Generation); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := check(s); err != nil { // the transaction may have ended meanwhile
+		return err
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	k := pendingKey{req.Group, req.ProducerID}
+	m := c.pending[k]
+	if m == nil {
+		m = make(map[TopicPartition]Offset, len(req.Offsets))
+		c.pending[k] = m
+	}
+	for tp, o := range req.Offsets {
+		m[tp] = o
+	}
+	return nil
+}
+
+// PendingOffsets reports whether group has offsets held by an open
+// transaction (OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT).
+func (c *Coordinator) PendingOffsets(group string) bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for k := range c.pending {
+		if k.group == group {
+			return true
+		}
+	}
+	return false
+}
+
+// EndTxn commits or aborts the producer's transaction. It returns once the
+// decision is durable; the markers are normally written before it returns.
+func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty transactional id", ErrInvalidRequest)
+	}
+	s := c.shardFor(c.PartitionFor(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx); err != nil {
+		return err
+	}
+	t := s.txns[id]
+	if err := checkProducer(t, pid, epoch); err != nil {
+		return err
+	}
+	switch {
+	case t.state == Ongoing:
+		return s.endLocked(ctx, t, commit, false)
+	case t.state == CompleteCommit && commit, t.state == CompleteAbort && !commit:
+		return nil // a retry
+	case t.state == PrepareCommit && commit, t.state == PrepareAbort && !commit:
+		return ErrConcurrentTransactions
+	case t.state == PrepareEpochFence:
+		return ErrProducerFenced
+	}
+	return fmt.Errorf("%w: end (commit=%v) in state %s", ErrInvalidTxnState, commit, t.state)
+}
+
+// Tick completes transactions whose markers are not written (after a
+// failure or a load), aborts transactions past their timeout (fencing the
+// producer with an epoch bump, as Kafka does) and forgets transactional ids
+// idle past transactional.id.expiration.ms. Run calls it; tests call it on
+// a fake clock.
+func (c *Coordinator) Tick(ctx context.Context) {
+	c.mu.Lock()
+	shards := make([]*shard, 0, len(c.shards))
+	for _, s := range c.shards {
+		shards = append(shards, s)
+	}
+	c.mu.Unlock()
+	sort.Slice(shards, func(i, j int) bool { return shards[i].partition < shards[j].partition })
+	for _, s := range shards {
+		if ctx.Err() != nil {
+			return
+		}
+		s.tick(ctx)
+	}
+}
+
+func (s *shard) tick(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return
+	}
+	ids := make([]string, 0, len(s.txns))
+	for id := range s.txns {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if s.log == nil || ctx.Err() != nil {
+			return
+		}
+		t := s.txns[id]
+		if t == nil || t.pending || t.completing {
+			continue
+		}
+		now := s.c.clock.Now()
+		switch t.state {
+		case PrepareCommit, PrepareAbort:
+			s.completeLocked(ctx, t)
+		case Ongoing:
+			if now.Sub(t.start) > t.timeout {
+				s.c.log.Info("aborting timed-out transaction", "transactional_id", id, "producer", t.producerID, "epoch", t.epoch)
+				_ = s.endLocked(ctx, t, false, true)
+			}
+		case Empty, CompleteCommit, CompleteAbort:
+			if now.Sub(t.lastUpdate) > s.c.cfg.IDExpiration {
+				err := s.transition(ctx, t, coordinator.Record{Key: txnKey(id)}, func() { delete(s.txns, id) })
+				if err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Run calls Tick every second until ctx is done.
+func (c *Coordinator) Run(ctx context.Context) error {
+	interval := min(c.cfg.AbortCheckInterval, time.Second)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			c.Tick(ctx)
+		}
+	}
+}
+
+// Description describes a transaction (DescribeTransactions,
+// ListTransactions).
+type Description struct {
+	TransactionalID string
+	State           State
+	ProducerID      int64
+	Epoch           int16
+	Timeout         time.Duration
+	Start           time.Time // zero: no open transaction
+	LastUpdate      time.Time
+	Partitions      []TopicPartition
+}
+
+func (t *txnMeta) describe() Description {
+	return Description{
+		TransactionalID: t.id, State: t.state, ProducerID: t.producerID, Epoch: t.epoch, Timeout: t.timeout,
+		Start: t.start, LastUpdate: t.lastUpdate, Partitions: t.sortedPartitions(),
+	}
+}
+
+// Describe describes one transactional id; ok is false if it is unknown.
+func (c *Coordinator) Describe(ctx context.Context, id string) (Description, bool, error) {
+	s := c.shardFor(c.PartitionFor(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx); err != nil {
+		return Description{}, false, err
+	}
+	t := s.txns[id]
+	if t == nil {
+		return Description{}, false, nil
+	}
+	return t.describe(), true, nil
+}
+
+// List describes every transaction of every partition, loading them all.
+// A partition that fails to load is reported in the error.
+func (c *Coordinator) List(ctx context.Context) ([]Description, error) {
+	var out []Description
+	var errs []error
+	for p := range c.cfg.NumPartitions {
+		s := c.shardFor(p)
+		s.mu.Lock()
+		if err := s.loadLocked(ctx); err != nil {
+			errs = append(errs, err)
+		} else {
+			for _, t := range s.txns {
+				out = append(out, t.describe())
+			}
+		}
+		s.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TransactionalID < out[j].TransactionalID })
+	return out, errors.Join(errs...)
+}
