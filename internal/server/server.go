@@ -30,6 +30,11 @@ type Options struct {
 	FS     vfs.FS       // nil = vfs.Default (the operating system's)
 	Clock  clock.Clock  // nil = clock.Real
 	Logger *slog.Logger // nil = slog.Default()
+
+	// SendfileMinBytes is network.Config.SendfileMinBytes: fetched record
+	// regions at least this long go out with sendfile(2). 0 = the default,
+	// negative = never (tests compare both paths).
+	SendfileMinBytes int64
 }
 
 // Server is one broker. New opens everything and binds the listener; Run
@@ -82,6 +87,8 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		MaxConnections: int(cfg.MaxConnections),
 		Logger:         opts.Logger,
+
+		SendfileMinBytes: opts.SendfileMinBytes,
 	})
 	if err != nil {
 		return nil, err
