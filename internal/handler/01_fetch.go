@@ -235,6 +235,12 @@ func (f *fetchRun) run() {
 			f.topics = append(f.topics, t)
 			ti++
 		}
+		if n == 0 {
+			// Empty, never null: Kafka sends a zero-size record set, and
+			// librdkafka (kcat, confluent-kafka) rejects MessageSetSize -1
+			// in non-flexible Fetch versions ("invalid MessageSetSize -1").
+			rp.RecordBatches = []byte{}
+		}
 		f.topics[ti].Partitions = append(f.topics[ti].Partitions, rp)
 		if n > 0 {
 			spans = append(spans, span{ti, len(f.topics[ti].Partitions) - 1, start, start + n, file})
