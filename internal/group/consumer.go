@@ -191,21 +191,18 @@ func (s *shard) consumerHeartbeat(now time.Time, eff *effects, req ConsumerHeart
 		g.toConsumer(now, eff)
 	}
 	cg := g.consumer
-	m, err := g.consumerMember(now, cfg, eff, req)
+	m, created, err := g.consumerMember(now, cfg, eff, req)
 	if err != nil {
 		s.maybeForgetLocked(g)
 		return err
 	}
-	changed := m.update(req)
+	bump := m.update(req) || created
 	m.lastHeartbeat = now
-	if changed {
-		g.bumpEpoch()
-	}
 	if h := cg.subscriptionHash(cfg.Topics); h != cg.metaHash {
-		cg.metaHash = h
-		if len(cg.members) > 0 {
-			g.bumpEpoch()
-		}
+		cg.metaHash, bump = h, true
+	}
+	if bump { // one new epoch for everything this heartbeat changed
+		g.bumpEpoch()
 	}
 	g.maybeUpdateTarget(cfg)
 	before := m.assigned.clone()
@@ -249,45 +246,44 @@ func (g *Group) toClassic(now time.Time, eff *effects) {
 
 // consumerMember finds or creates the member a (non-leave) heartbeat is
 // from, checking its epoch.
-func (g *Group) consumerMember(now time.Time, cfg *Config, eff *effects, req ConsumerHeartbeatRequest) (*cmember, error) {
+func (g *Group) consumerMember(now time.Time, cfg *Config, eff *effects, req ConsumerHeartbeatRequest) (m *cmember, created bool, err error) {
 	cg := g.consumer
 	if req.MemberEpoch == epochJoin {
 		if req.InstanceID != nil {
 			if old := cg.byInstance(*req.InstanceID); old != nil && old.id != req.MemberID {
 				if old.epoch != epochLeaveStatic {
-					return nil, fmt.Errorf("%w: %s", ErrUnreleasedInstanceID, *req.InstanceID)
+					return nil, false, fmt.Errorf("%w: %s", ErrUnreleasedInstanceID, *req.InstanceID)
 				}
 				// A static member back within its session: it takes over the
 				// old member's epoch and assignment, no rebalance (KIP-848).
-				m := *old
-				m.id = req.MemberID
-				m.epoch, m.prevEpoch = old.prevEpoch, old.prevEpoch
-				m.dirty = true
+				nm := *old
+				nm.id = req.MemberID
+				nm.epoch, nm.prevEpoch = old.prevEpoch, old.prevEpoch
+				nm.dirty = true
 				cg.removeMember(old, eff, g.id)
-				cg.addMember(&m)
-				return &m, nil
+				cg.addMember(&nm)
+				return &nm, false, nil
 			}
 		}
 		if m := cg.members[req.MemberID]; m != nil {
-			return m, nil // a rejoin (e.g. after a lost response): its assignment is re-sent
+			return m, false, nil // a rejoin (e.g. after a lost response): its assignment is re-sent
 		}
 		if len(cg.members) >= cfg.ConsumerMaxSize {
-			return nil, ErrGroupMaxSize
+			return nil, false, ErrGroupMaxSize
 		}
 		m := &cmember{
 			id: req.MemberID, assigned: make(partSet), revoking: make(partSet), target: make(partSet),
 			lastHeartbeat: now, dirty: true,
 		}
 		cg.addMember(m)
-		g.bumpEpoch()
-		return m, nil
+		return m, true, nil
 	}
-	m := cg.members[req.MemberID]
+	m = cg.members[req.MemberID]
 	if m == nil {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownMember, req.MemberID)
+		return nil, false, fmt.Errorf("%w: %s", ErrUnknownMember, req.MemberID)
 	}
 	if req.InstanceID != nil && m.instanceID != *req.InstanceID {
-		return nil, fmt.Errorf("%w: member %s has instance id %q", ErrFencedInstanceID, m.id, m.instanceID)
+		return nil, false, fmt.Errorf("%w: member %s has instance id %q", ErrFencedInstanceID, m.id, m.instanceID)
 	}
 	switch {
 	case req.MemberEpoch == m.epoch:
@@ -295,9 +291,9 @@ func (g *Group) consumerMember(now time.Time, cfg *Config, eff *effects, req Con
 		// The member missed the response that moved it on (Kafka accepts
 		// the previous epoch if what it owns is still its own).
 	default:
-		return nil, fmt.Errorf("%w: member %s sent epoch %d, its epoch is %d", ErrFencedMemberEpoch, m.id, req.MemberEpoch, m.epoch)
+		return nil, false, fmt.Errorf("%w: member %s sent epoch %d, its epoch is %d", ErrFencedMemberEpoch, m.id, req.MemberEpoch, m.epoch)
 	}
-	return m, nil
+	return m, false, nil
 }
 
 func (s partSet) subsetOf(o partSet) bool {
