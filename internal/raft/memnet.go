@@ -34,6 +34,7 @@ type MemNetwork struct {
 	queue              []inflight
 	now, seq           uint64
 	sent, dropped      uint64
+	immediate          bool
 }
 
 type inflight struct {
@@ -77,9 +78,12 @@ func (n *MemNetwork) SetDropRate(p float64) {
 
 // SetDelay delays each message by a uniformly random number of steps in
 // [lo, hi] (at least 1: a message sent during step s arrives at step s+1 or
-// later).
+// later). SetDelay(0, 0) delivers during Send instead (for live nodes,
+// whose Receive never blocks; not for simulations, which must not be
+// re-entered).
 func (n *MemNetwork) SetDelay(lo, hi uint64) {
 	n.mu.Lock()
+	n.immediate = lo == 0 && hi == 0
 	n.minDelay, n.maxDelay = max(lo, 1), max(hi, lo, 1)
 	n.mu.Unlock()
 }
@@ -140,6 +144,21 @@ type memEndpoint struct {
 func (e memEndpoint) Send(msgs []*raftpb.Message) {
 	n := e.n
 	n.mu.Lock()
+	if n.immediate {
+		out := make([]delivery, 0, len(msgs))
+		for _, m := range msgs {
+			n.sent++
+			if d, ok := n.routeLocked(m); ok {
+				d.m = proto.Clone(m).(*raftpb.Message)
+				out = append(out, d)
+			}
+		}
+		n.mu.Unlock()
+		for _, d := range out {
+			d.r.Receive(d.m)
+		}
+		return
+	}
 	defer n.mu.Unlock()
 	for _, m := range msgs {
 		n.sent++
@@ -156,13 +175,25 @@ func (e memEndpoint) Send(msgs []*raftpb.Message) {
 	}
 }
 
+type delivery struct {
+	r Receiver
+	m *raftpb.Message
+}
+
+// routeLocked decides whether m is delivered, and to whom. n.mu must be held.
+func (n *MemNetwork) routeLocked(m *raftpb.Message) (delivery, bool) {
+	r := n.recv[m.GetTo()]
+	if r == nil || n.cut[[2]uint64{m.GetFrom(), m.GetTo()}] ||
+		(n.dropRate > 0 && n.rng.Float64() < n.dropRate) {
+		n.dropped++
+		return delivery{}, false
+	}
+	return delivery{r: r, m: m}, true
+}
+
 // Step advances the network by one step and delivers the messages that are
 // due. It returns how many were delivered.
 func (n *MemNetwork) Step() int {
-	type delivery struct {
-		r Receiver
-		m *raftpb.Message
-	}
 	n.mu.Lock()
 	n.now++
 	var due []inflight
@@ -183,13 +214,9 @@ func (n *MemNetwork) Step() int {
 	})
 	out := make([]delivery, 0, len(due))
 	for _, f := range due {
-		r := n.recv[f.m.GetTo()]
-		if r == nil || n.cut[[2]uint64{f.m.GetFrom(), f.m.GetTo()}] ||
-			(n.dropRate > 0 && n.rng.Float64() < n.dropRate) {
-			n.dropped++
-			continue
+		if d, ok := n.routeLocked(f.m); ok {
+			out = append(out, d)
 		}
-		out = append(out, delivery{r, f.m})
 	}
 	n.mu.Unlock()
 	for _, d := range out {
