@@ -2,13 +2,11 @@ package handler
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/commitlog"
-	"github.com/kavka-io/kavka/internal/record"
 )
 
 // ListOffsets (API key 2): versions 1–10.
@@ -44,11 +42,8 @@ func (h *Handlers) listOffsets(_ context.Context, rc *RequestContext, req *kmsg.
 					if req.IsolationLevel == 1 {
 						maxOffset = l.LastStableOffset()
 					}
-					sp.Timestamp, sp.Offset, err = lookupOffset(l, rp.Timestamp, maxOffset)
-					if err != nil {
-						sp.ErrorCode = errorCode(err)
-						h.logger().Error("list offsets", "topic", rt.Topic, "partition", rp.Partition, "peer", rc.Peer, "err", err)
-					} else if sp.Offset >= 0 {
+					sp.Timestamp, sp.Offset = lookupOffset(l, rp.Timestamp, maxOffset)
+					if sp.Offset >= 0 {
 						sp.LeaderEpoch = epochAt(l, sp.Offset)
 					}
 				}
@@ -62,102 +57,39 @@ func (h *Handlers) listOffsets(_ context.Context, rc *RequestContext, req *kmsg.
 
 // The special timestamps of ListOffsets.
 const (
-	tsLatest         = -1
-	tsEarliest       = -2
-	tsMaxTimestamp   = -3
-	tsEarliestLocal  = -4
-	tsLatestTiered   = -5
-	scanChunkBytes   = 1 << 20
-	maxDecodedRecord = 64 << 20
+	tsLatest        = -1
+	tsEarliest      = -2
+	tsMaxTimestamp  = -3
+	tsEarliestLocal = -4
+	tsLatestTiered  = -5
 )
 
 // lookupOffset answers one ListOffsets query: (timestamp, offset), -1 for
-// what does not apply.
-func lookupOffset(l *commitlog.Log, ts, maxOffset int64) (int64, int64, error) {
-	switch ts {
-	case tsLatest:
-		return -1, maxOffset, nil
-	case tsEarliest, tsEarliestLocal:
-		return -1, l.LogStartOffset(), nil
-	case tsLatestTiered:
-		return -1, -1, nil
-	case tsMaxTimestamp:
-		return scanTimestamps(l, maxOffset, -1)
-	}
-	if ts < 0 {
-		return -1, -1, nil
-	}
-	return scanTimestamps(l, maxOffset, ts)
-}
-
-// scanTimestamps reads the log's batches below maxOffset. With target ≥ 0 it
-// returns the first record whose timestamp is ≥ target; with target -1 the
-// record with the largest timestamp (the first of equals, as Kafka). It
-// reads batch headers only, and decodes the records of the one batch that
-// holds the answer.
-//
-// TODO(kavka): use the commitlog's time index once it offers a lookup; this
-// scan is linear in the log's size.
-func scanTimestamps(l *commitlog.Log, maxOffset, target int64) (int64, int64, error) {
-	var best []byte // a copy of the batch holding the answer
-	bestTs := int64(-1)
-	var buf []byte
-	off := l.LogStartOffset()
-	for off < maxOffset { // each pass advances off by at least one batch
-		s, err := l.Read(off, scanChunkBytes, maxOffset, true)
-		if err != nil {
-			return -1, -1, fmt.Errorf("scan offset %d: %w", off, err)
+// what does not apply. Lookups by time go through the log's time and offset
+// indexes; an answer at or past maxOffset (the high watermark or last
+// stable offset) is not visible to the client and becomes none, as in
+// kafka.cluster.Partition.fetchOffsetForTimestamp.
+func lookupOffset(l *commitlog.Log, ts, maxOffset int64) (int64, int64) {
+	var off, t int64
+	switch {
+	case ts == tsLatest:
+		return -1, maxOffset
+	case ts == tsEarliest, ts == tsEarliestLocal:
+		return -1, l.LogStartOffset()
+	case ts == tsMaxTimestamp:
+		off, t = l.MaxTimestamp()
+	case ts >= 0:
+		var ok bool
+		if off, t, ok = l.OffsetForTimestamp(ts); !ok {
+			return -1, -1
 		}
-		buf, err = s.ReadAll(buf[:0])
-		s.Release()
-		if err != nil {
-			return -1, -1, err
-		}
-		if len(buf) == 0 {
-			break
-		}
-		it := record.NewBatches(buf)
-		for b, hd, ok := it.Next(); ok; b, hd, ok = it.Next() {
-			off = hd.NextOffset()
-			if hd.Control() {
-				continue
-			}
-			if target >= 0 && hd.MaxTimestamp >= target {
-				return recordAt(b, target)
-			}
-			if target < 0 && hd.MaxTimestamp > bestTs {
-				bestTs, best = hd.MaxTimestamp, append(best[:0], b...)
-			}
-		}
-		if err := it.Err(); err != nil {
-			return -1, -1, fmt.Errorf("scan offset %d: %w", off, err)
-		}
+	default: // tsLatestTiered: nothing is tiered; unknown negative values
+		return -1, -1
 	}
-	if best == nil {
-		return -1, -1, nil
+	if off < 0 || off >= maxOffset {
+		return -1, -1
 	}
-	return recordAt(best, bestTs)
-}
-
-// recordAt returns the first record of batch whose timestamp is ≥ target.
-func recordAt(batch []byte, target int64) (int64, int64, error) {
-	hd, err := record.ParseHeader(batch)
-	if err != nil {
-		return -1, -1, err
-	}
-	if hd.LogAppendTime() {
-		return hd.MaxTimestamp, hd.BaseOffset, nil
-	}
-	recs, err := record.DecodeRecords(batch, maxDecodedRecord)
-	if err != nil {
-		return -1, -1, err
-	}
-	for i := range recs {
-		if ts := hd.RecordTimestamp(&recs[i]); ts >= target {
-			return ts, hd.BaseOffset + int64(recs[i].OffsetDelta), nil
-		}
-	}
-	return hd.MaxTimestamp, hd.LastOffset(), nil
+	return t, off
 }
 
 // epochAt returns the leader epoch of the record at offset, -1 if unknown.
