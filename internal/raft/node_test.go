@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -320,5 +322,48 @@ func TestNodeProposeCancelledAndStopped(t *testing.T) {
 	// The others elect a new leader and go on.
 	if _, err := c.waitLeader().Propose(ctxT(t), []byte("y")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A failed fsync stops the node: Run returns the error, waiting requests get
+// ErrStopped, nothing is acknowledged.
+func TestNodeStopsOnStorageFailure(t *testing.T) {
+	var fail atomic.Bool
+	fs := vfs.NewFaulty(vfs.NewMem(), vfs.InjectorFunc(func(op vfs.Op, path string) vfs.Fault {
+		if fail.Load() && op == vfs.OpSync {
+			return vfs.Fault{Err: syscall.EIO}
+		}
+		return vfs.Fault{}
+	}))
+	app := &kvApp{}
+	n, err := Open(Config{ID: 1, FS: fs, Dir: "/r", Voters: []uint64{1}, Transport: NewMemNetwork(1).Transport(1),
+		TickInterval: 5 * time.Millisecond, Apply: app.Apply, Restore: app.Restore, Snapshot: app.Snapshot, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- n.Run(context.Background()) }()
+	ctx := ctxT(t)
+	for n.Status().Role != "leader" {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := n.Propose(ctx, []byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true)
+	if idx, err := n.Propose(ctx, []byte("lost")); err == nil {
+		t.Fatalf("Propose acknowledged index %d although fsync failed", idx)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("Run = %v, want EIO", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not stop")
+	}
+	if got := app.list(); len(got) != 1 {
+		t.Fatalf("applied %v", got)
 	}
 }
