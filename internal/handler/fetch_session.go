@@ -19,8 +19,8 @@ const (
 	sessionEpochFinal   = -1 // no session / close the session
 )
 
-// maxFetchSessions is max.incremental.fetch.session.cache.slots.
-const maxFetchSessions = 1000
+// defaultFetchSessions is max.incremental.fetch.session.cache.slots' default.
+const defaultFetchSessions = 1000
 
 // sessionKey names a partition in a session: by topic name before Fetch v13,
 // by topic id from v13 on.
@@ -53,14 +53,21 @@ type fetchSession struct {
 
 // fetchSessions is the broker's session cache. Safe for concurrent use.
 type fetchSessions struct {
+	slots int // most sessions cached; immutable
+
 	mu sync.Mutex
 	// The fields below are guarded by mu.
 	next     int32
 	sessions map[int32]*fetchSession
 }
 
-func newFetchSessions() *fetchSessions {
-	return &fetchSessions{next: 1, sessions: make(map[int32]*fetchSession)}
+// newFetchSessions returns a cache of at most slots sessions
+// (max.incremental.fetch.session.cache.slots); 0 means Kafka's default.
+func newFetchSessions(slots int) *fetchSessions {
+	if slots <= 0 {
+		slots = defaultFetchSessions
+	}
+	return &fetchSessions{slots: slots, next: 1, sessions: make(map[int32]*fetchSession)}
 }
 
 // sessionRequest is one fetch's partition, as sent.
@@ -106,6 +113,16 @@ func (c *fetchSessions) begin(now time.Time, id, epoch int32, reqs []sessionRequ
 	case s.epoch != epoch || s.inUse:
 		return nil, nil, false, kerr.InvalidFetchSessionEpoch.Code
 	}
+	// Updates first, then removals, as kafka.server.FetchSession.update.
+	for _, r := range reqs {
+		p := s.index[r.key]
+		if p == nil {
+			p = &sessionPart{key: r.key, hw: -1, lso: -1, logStart: -1}
+			s.index[r.key] = p
+			s.parts = append(s.parts, p)
+		}
+		p.fetchOffset, p.maxBytes, p.currentEpoch = r.fetchOffset, r.maxBytes, r.currentEpoch
+	}
 	for _, k := range forgotten {
 		if p := s.index[k]; p != nil {
 			delete(s.index, k)
@@ -116,15 +133,6 @@ func (c *fetchSessions) begin(now time.Time, id, epoch int32, reqs []sessionRequ
 				}
 			}
 		}
-	}
-	for _, r := range reqs {
-		p := s.index[r.key]
-		if p == nil {
-			p = &sessionPart{key: r.key, hw: -1, lso: -1, logStart: -1}
-			s.index[r.key] = p
-			s.parts = append(s.parts, p)
-		}
-		p.fetchOffset, p.maxBytes, p.currentEpoch = r.fetchOffset, r.maxBytes, r.currentEpoch
 	}
 	s.epoch = nextEpoch(s.epoch)
 	s.lastUsed = now
@@ -156,7 +164,7 @@ func (c *fetchSessions) end(s *fetchSession, sent []*sessionPart) {
 // createLocked makes a session for parts, evicting the least recently used
 // idle session when the cache is full. c.mu must be held.
 func (c *fetchSessions) createLocked(now time.Time, parts []*sessionPart) *fetchSession {
-	if len(c.sessions) >= maxFetchSessions {
+	if len(c.sessions) >= c.slots {
 		var lru *fetchSession
 		for _, s := range c.sessions {
 			if !s.inUse && (lru == nil || s.lastUsed.Before(lru.lastUsed)) {
@@ -169,7 +177,7 @@ func (c *fetchSessions) createLocked(now time.Time, parts []*sessionPart) *fetch
 		delete(c.sessions, lru.id)
 	}
 	id := c.next
-	for range maxFetchSessions + 1 { // bounded: at most that many ids are taken
+	for range c.slots + 1 { // bounded: at most that many ids are taken
 		if _, taken := c.sessions[id]; !taken && id > 0 {
 			break
 		}

@@ -43,7 +43,7 @@ func New(deps Deps) *Handlers {
 	if deps.Logs == nil {
 		deps.Logs = noLogs{}
 	}
-	return &Handlers{deps: deps, sessions: newFetchSessions()}
+	return &Handlers{deps: deps, sessions: newFetchSessions(0)}
 }
 
 // noLogs is the Logs of a broker without storage (tests of other layers).
