@@ -66,6 +66,14 @@ type consumerGroup struct {
 	metaHash        uint64 // of the subscribed topics' ids and partition counts
 	members         map[string]*cmember
 	owners          map[tp]string // partition → member holding it (assigned or revoking)
+	written         written       // what the last group record held
+}
+
+// written is what a consumer group record holds.
+type written struct {
+	epoch, assignmentEpoch int32
+	metaHash               uint64
+	stateTime              time.Time
 }
 
 func newConsumerGroup() *consumerGroup {
@@ -647,7 +655,11 @@ func (g *Group) updateConsumerState(now time.Time) {
 // last write.
 func (g *Group) writeConsumer(eff *effects) {
 	cg := g.consumer
-	eff.record(consumerGroupRecord(g.id, cg, g.stateTime))
+	w := written{cg.epoch, cg.assignmentEpoch, cg.metaHash, g.stateTime}
+	if w != cg.written {
+		eff.record(consumerGroupRecord(g.id, cg, g.stateTime))
+		cg.written = w
+	}
 	for _, m := range g.sortedConsumerMembers() {
 		if m.dirty {
 			eff.record(consumerMemberRecord(g.id, m))
