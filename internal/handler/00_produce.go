@@ -59,9 +59,9 @@ func (h *Handlers) produce(ctx context.Context, rc *RequestContext, req *kmsg.Pr
 			if err == nil {
 				err = h.validateProduce(l, rp.Records)
 			}
-			var res commitlog.AppendResult
+			var res commitlog.ProducerAppendResult
 			if err == nil {
-				res, err = l.Append(rp.Records, mp.LeaderEpoch)
+				res, err = h.appendProduce(ctx, req.TransactionID, l, rp.Records, mp.LeaderEpoch)
 			}
 			if err != nil {
 				h.setProduceError(rc, p, rt.Topic, rp.Partition, err)

@@ -187,7 +187,7 @@ func (f *fetchRun) run() {
 				maxOffset := rp.HighWatermark
 				if f.req.IsolationLevel == 1 {
 					maxOffset = rp.LastStableOffset
-					rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+					rp.AbortedTransactions = f.h.abortedTransactions(l, sp.fetchOffset, maxOffset)
 				}
 				limit := min(int(sp.maxBytes), remaining)
 				if sp.maxBytes < 0 {

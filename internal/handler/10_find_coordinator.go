@@ -19,8 +19,8 @@ import (
 //
 // A group key loads the __consumer_offsets partition that owns it first
 // (creating the topic on first use, as Kafka does), so that a client only
-// learns of a coordinator that can serve. Transaction keys answer
-// COORDINATOR_NOT_AVAILABLE until transactions exist.
+// learns of a coordinator that can serve. A transactional id loads its
+// __transaction_state partition the same way (dispatch_txn.go).
 func (h *Handlers) findCoordinator(ctx context.Context, rc *RequestContext, req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := req.CoordinatorKeys
@@ -54,7 +54,7 @@ func (h *Handlers) findOne(ctx context.Context, rc *RequestContext, keyType int8
 	switch keyType {
 	case 0:
 	case 1:
-		return kerr.CoordinatorNotAvailable.Code
+		return h.findTxnCoordinator(ctx, key)
 	default:
 		return kerr.InvalidRequest.Code
 	}

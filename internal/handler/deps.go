@@ -9,6 +9,7 @@ import (
 	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/purgatory"
+	"github.com/kavka-io/kavka/internal/txn"
 )
 
 // Deps are the subsystems the handlers call. The server fills them in.
@@ -40,6 +41,11 @@ type Deps struct {
 	// Groups is the group coordinator (consumer groups, committed offsets).
 	// Nil: the group APIs answer COORDINATOR_NOT_AVAILABLE.
 	Groups *group.Coordinator
+
+	// Txn is the transaction coordinator (producer ids, transactions).
+	// Nil: InitProducerId and the transaction APIs answer
+	// COORDINATOR_NOT_AVAILABLE and transactional produce is not verified.
+	Txn *txn.Coordinator
 }
 
 // Logs finds partition logs; *commitlog.Manager implements it through the

@@ -42,6 +42,9 @@ func errorCode(err error) int16 {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code
 	default:
+		if code, ok := txnErrorCode(err); ok {
+			return code
+		}
 		return kerr.UnknownServerError.Code
 	}
 }

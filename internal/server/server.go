@@ -22,6 +22,7 @@ import (
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/network"
 	"github.com/kavka-io/kavka/internal/purgatory"
+	"github.com/kavka-io/kavka/internal/txn"
 	"github.com/kavka-io/kavka/internal/vfs"
 )
 
@@ -49,6 +50,7 @@ type Server struct {
 	net    *network.Server
 	waits  *purgatory.Purgatory[handler.TopicPartition]
 	groups *group.Coordinator
+	txn    *txn.Coordinator
 
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
@@ -140,6 +142,9 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	if s.groups, err = s.newGroups(); err != nil {
 		return nil, err
 	}
+	if s.txn, err = s.newTxn(lazy); err != nil {
+		return nil, err
+	}
 
 	lazy.h.Store(handler.New(handler.Deps{
 		NodeID:      cfg.NodeID,
@@ -153,6 +158,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		TopicConfig: s.topicConfig,
 		LogDir:      cfg.DataDir,
 		Groups:      s.groups,
+		Txn:         s.txn,
 	}))
 	return s, nil
 }
@@ -177,6 +183,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.net.Run(gctx) })
 	g.Go(func() error { return s.groups.Run(gctx) })
+	g.Go(func() error { return s.txn.Run(gctx) })
 	g.Go(func() error {
 		if err := s.logs.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("log manager: %w", err)

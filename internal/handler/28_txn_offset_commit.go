@@ -1,0 +1,77 @@
+package handler
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kavka-io/kavka/internal/txn"
+)
+
+// TxnOffsetCommit (API key 28): versions 0–3.
+//
+//	v2: CommittedLeaderEpoch
+//	v3: GenerationID, MemberID, GroupInstanceID, flexible versions (KIP-447):
+//	    the group fences zombie members
+//	v4: TRANSACTION_ABORTABLE, v5: transaction version 2 — not advertised
+//
+// The offsets are held by the transaction coordinator and become visible to
+// the group (OffsetFetch) only when the transaction commits.
+func (h *Handlers) txnOffsetCommit(ctx context.Context, _ *RequestContext, req *kmsg.TxnOffsetCommitRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	r := txn.TxnCommitRequest{
+		TransactionalID: req.TransactionalID, Group: req.Group, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch,
+		Generation: -1, Offsets: map[txn.TopicPartition]txn.Offset{},
+	}
+	if req.Version >= 3 {
+		r.MemberID, r.Generation = req.MemberID, req.Generation
+		if req.InstanceID != nil {
+			r.InstanceID = *req.InstanceID
+		}
+	}
+	tooLarge := map[txn.TopicPartition]bool{}
+	maxMeta := 4096 // offset.metadata.max.bytes
+	if h.deps.Groups != nil {
+		maxMeta = h.deps.Groups.Config().OffsetMetadataMaxBytes
+	}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			tp := txn.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+			o := txn.Offset{Offset: p.Offset, LeaderEpoch: -1}
+			if req.Version >= 2 {
+				o.LeaderEpoch = p.LeaderEpoch
+			}
+			if p.Metadata != nil {
+				o.Metadata = *p.Metadata
+			}
+			if len(o.Metadata) > maxMeta {
+				tooLarge[tp] = true
+				continue
+			}
+			r.Offsets[tp] = o
+		}
+	}
+	c, err := h.txnCoordinator()
+	if err == nil {
+		err = c.CommitOffsets(ctx, r)
+	}
+	code := groupErrorCode(err)
+	if code == kerr.ProducerFenced.Code && req.Version < 2 {
+		code = kerr.InvalidProducerEpoch.Code
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			if tooLarge[txn.TopicPartition{Topic: t.Topic, Partition: p.Partition}] {
+				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}

@@ -1,0 +1,129 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kavka-io/kavka/internal/commitlog"
+	"github.com/kavka-io/kavka/internal/txn"
+)
+
+// txnAPIs serve idempotent producers and transactions (internal/txn, and
+// the producer state of internal/commitlog). Versions stop before KIP-890
+// part 2 (transaction version 2: TRANSACTION_ABORTABLE, implicit
+// AddPartitions through Produce v12, epoch bump per transaction), which
+// clients use only when the broker advertises the transaction.version
+// feature; Kavka does not.
+var txnAPIs = map[int16]api{
+	22: {name: "InitProducerID", minVersion: 0, maxVersion: 4, serve: adapt((*Handlers).initProducerID)},
+	24: {name: "AddPartitionsToTxn", minVersion: 0, maxVersion: 4, serve: adapt((*Handlers).addPartitionsToTxn)},
+	25: {name: "AddOffsetsToTxn", minVersion: 0, maxVersion: 3, serve: adapt((*Handlers).addOffsetsToTxn)},
+	26: {name: "EndTxn", minVersion: 0, maxVersion: 3, serve: adapt((*Handlers).endTxn)},
+	27: {name: "WriteTxnMarkers", minVersion: 0, maxVersion: 1, serve: adapt((*Handlers).writeTxnMarkers)},
+	28: {name: "TxnOffsetCommit", minVersion: 0, maxVersion: 3, serve: adapt((*Handlers).txnOffsetCommit)},
+	61: {name: "DescribeProducers", minVersion: 0, maxVersion: 0, serve: adapt((*Handlers).describeProducers)},
+	65: {name: "DescribeTransactions", minVersion: 0, maxVersion: 0, serve: adapt((*Handlers).describeTransactions)},
+	66: {name: "ListTransactions", minVersion: 0, maxVersion: 1, serve: adapt((*Handlers).listTransactions)},
+}
+
+// errNoTxn is returned when the server runs without a transaction
+// coordinator.
+var errNoTxn = errors.New("handler: no transaction coordinator")
+
+func (h *Handlers) txnCoordinator() (*txn.Coordinator, error) {
+	if h.deps.Txn == nil {
+		return nil, errNoTxn
+	}
+	return h.deps.Txn, nil
+}
+
+// txnErrorCode maps the errors of internal/txn and of the commit log's
+// producer state; errorCode calls it for errors it does not know.
+func txnErrorCode(err error) (int16, bool) {
+	for _, e := range []struct {
+		err  error
+		code int16
+	}{
+		{txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout.Code},
+		{txn.ErrConcurrentTransactions, kerr.ConcurrentTransactions.Code},
+		{txn.ErrProducerFenced, kerr.ProducerFenced.Code},
+		{txn.ErrInvalidMapping, kerr.InvalidProducerIDMapping.Code},
+		{txn.ErrInvalidTxnState, kerr.InvalidTxnState.Code},
+		{txn.ErrNotCoordinator, kerr.NotCoordinator.Code},
+		{txn.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
+		{txn.ErrInvalidRequest, kerr.InvalidRequest.Code},
+		{errNoTxn, kerr.CoordinatorNotAvailable.Code},
+		{commitlog.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
+		{commitlog.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
+		{commitlog.ErrInvalidTxnState, kerr.InvalidTxnState.Code},
+		{commitlog.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced.Code},
+	} {
+		if errors.Is(err, e.err) {
+			return e.code, true
+		}
+	}
+	return 0, false
+}
+
+// appendProduce appends a client batch with the producer checks of the
+// commit log; a transactional batch opening a transaction on the partition
+// is verified with the coordinator first (KIP-890 part 1, RELIABILITY row
+// 31): a late Produce of an ended transaction cannot start a new one.
+func (h *Handlers) appendProduce(ctx context.Context, txnID *string, l *commitlog.Log, records []byte, leaderEpoch int32) (commitlog.ProducerAppendResult, error) {
+	var verify func(int64, int16) error
+	if c := h.deps.Txn; c != nil {
+		verify = func(pid int64, epoch int16) error {
+			if txnID == nil || *txnID == "" {
+				return fmt.Errorf("%w: transactional batch without a transactional id", commitlog.ErrInvalidTxnState)
+			}
+			tp := txn.TopicPartition{Topic: l.Topic(), Partition: l.Partition()}
+			res, err := c.Verify(ctx, *txnID, pid, epoch, []txn.TopicPartition{tp})
+			if err != nil {
+				if errors.Is(err, txn.ErrProducerFenced) {
+					return fmt.Errorf("%w: %w", commitlog.ErrInvalidProducerEpoch, err)
+				}
+				return fmt.Errorf("%w: %w", commitlog.ErrInvalidTxnState, err)
+			}
+			return res[tp]
+		}
+	}
+	return l.AppendProducer(records, leaderEpoch, verify)
+}
+
+// abortedTransactions lists the aborted transactions a read_committed
+// fetch from offset up to maxOffset must know about.
+func (h *Handlers) abortedTransactions(l *commitlog.Log, offset, maxOffset int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	ab, err := l.AbortedTransactions(offset, maxOffset)
+	if err != nil {
+		h.logger().Error("aborted transactions", "topic", l.Topic(), "partition", l.Partition(), "err", err)
+		return out
+	}
+	for _, a := range ab {
+		t := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		t.ProducerID, t.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, t)
+	}
+	return out
+}
+
+// findTxnCoordinator answers FindCoordinator for a transactional id: this
+// broker, once the partition of __transaction_state that owns it is loaded.
+func (h *Handlers) findTxnCoordinator(ctx context.Context, key string) int16 {
+	c, err := h.txnCoordinator()
+	if err != nil || key == "" {
+		if key == "" {
+			return kerr.InvalidRequest.Code
+		}
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	if err := c.Load(ctx, key); err != nil {
+		h.logger().Warn("find transaction coordinator", "transactional_id", key, "err", err)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return 0
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kavka-io/kavka/internal/coordinator"
+	"github.com/kavka-io/kavka/internal/group"
+	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/txn"
+)
+
+// producerIDsFile is the durable producer-id block counter in the data
+// directory (txn.FileIDs).
+const producerIDsFile = "producer-ids"
+
+// newTxn builds the transaction coordinator over __transaction_state
+// (created on first use), with producer ids from the data directory, the
+// handlers as marker writer and the group coordinator for transactional
+// offsets. It also rebuilds every local log's producer state, so that the
+// last stable offsets are right before the first fetch.
+func (s *Server) newTxn(lazy *lazyHandler) (*txn.Coordinator, error) {
+	for _, l := range s.logs.Logs() {
+		if err := l.LoadProducerState(); err != nil {
+			s.logger.Error("load producer state", "topic", l.Topic(), "partition", l.Partition(), "err", err)
+		}
+	}
+	cfg := txn.DefaultConfig()
+	cfg.OffsetsTopic = group.TopicName
+	cfg.OffsetsPartitions = s.groups.Config().NumPartitions
+	ids, err := txn.OpenFileIDs(s.opts.FS, s.opts.FS.PathJoin(s.cfg.DataDir, producerIDsFile))
+	if err != nil {
+		return nil, fmt.Errorf("producer ids: %w", err)
+	}
+	return txn.New(cfg, s.opts.Clock, &txnStorage{s: s, cfg: cfg}, ids, lazyMarkers{lazy}, groupOffsets{s.groups}, s.logger)
+}
+
+// txnStorage opens partitions of __transaction_state.
+type txnStorage struct {
+	s   *Server
+	cfg txn.Config
+}
+
+func (t *txnStorage) ensureTopic() error {
+	im := t.s.meta.Image()
+	if im.Topic(txn.TopicName) != nil {
+		return nil
+	}
+	rf := min(t.cfg.ReplicationFactor, int16(max(len(im.Brokers), 1)))
+	_, err := t.s.meta.CreateTopic(metadata.CreateTopicRequest{
+		Name: txn.TopicName, Partitions: t.cfg.NumPartitions, ReplicationFactor: rf, Configs: txn.TopicConfigs,
+	}, false)
+	if errors.Is(err, metadata.ErrTopicExists) {
+		return nil
+	}
+	return err
+}
+
+// OpenPartition implements txn.Storage: the coordinator epoch is the
+// partition's leader epoch.
+func (t *txnStorage) OpenPartition(ctx context.Context, p int32) (coordinator.Log, int32, error) {
+	if err := t.ensureTopic(); err != nil {
+		return nil, 0, fmt.Errorf("create %s: %w", txn.TopicName, err)
+	}
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		if tp := t.s.meta.Image().Topic(txn.TopicName); tp != nil && int(p) < len(tp.Partitions) {
+			if l, ok := t.s.logs.Get(txn.TopicName, p); ok {
+				epoch := tp.Partitions[p].LeaderEpoch
+				return coordinator.NewPartitionLog(l, t.s.opts.Clock, epoch), epoch, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-deadline.C:
+			return nil, 0, fmt.Errorf("no local log for %s-%d", txn.TopicName, p)
+		case <-poll.C:
+		}
+	}
+}
+
+// lazyMarkers writes markers through the handlers, which exist only after
+// the coordinator.
+type lazyMarkers struct{ lazy *lazyHandler }
+
+func (m lazyMarkers) WriteMarkers(ctx context.Context, r txn.MarkerRequest) map[txn.TopicPartition]error {
+	return m.lazy.h.Load().WriteMarkers(ctx, r)
+}
+
+// groupOffsets adapts the group coordinator to txn.Offsets.
+type groupOffsets struct{ g *group.Coordinator }
+
+func (o groupOffsets) ValidateTxnCommit(ctx context.Context, g, member, instance string, generation int32) error {
+	return o.g.ValidateTxnCommit(ctx, g, member, instance, generation)
+}
+
+func (o groupOffsets) CompleteTxnOffsets(ctx context.Context, g string, offs map[txn.TopicPartition]txn.Offset) error {
+	m := make(map[group.TopicPartition]group.Offset, len(offs))
+	for tp, v := range offs {
+		m[group.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = group.Offset{Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata}
+	}
+	return o.g.CompleteTxnOffsets(ctx, g, m)
+}
