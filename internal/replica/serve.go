@@ -27,9 +27,9 @@ func (m *Manager) ServeReplicaFetch(ctx context.Context, replicaID int32, req *k
 	}
 	byID := req.Version >= 13
 	type want struct {
-		topic          string
-		ti             int
-		rp             *kmsg.FetchRequestTopicPartition
+		topic string
+		ti    int
+		rp    *kmsg.FetchRequestTopicPartition
 	}
 	var wants []want
 	var keys []key

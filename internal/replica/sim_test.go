@@ -123,7 +123,7 @@ func newSim(t testing.TB, seed int64) *sim {
 		clk:   clock.NewFake(time.Unix(1_700_000_000, 0)),
 		acked: map[int64]string{}, leaders: map[int32]int32{},
 		chaos: []int{1, 3, 10}[seed%3],
-		ctrl: State{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
+		ctrl:  State{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
 	}
 	for id := int32(1); id <= 3; id++ {
 		n := &simNode{id: id, fs: vfs.NewMem()}
