@@ -171,6 +171,7 @@ type simCluster struct {
 	failed     bool
 	crashes    int
 	restores   int    // snapshots restored from the leader or disk
+	transfers  int    // completed leadership transfers
 	dynLearner uint64 // learner added at run time, 0 until then
 }
 
@@ -368,7 +369,7 @@ func (c *simCluster) nemesis() {
 	for i, n := range c.nodes {
 		ids[i] = n.id
 	}
-	switch c.rng.IntN(8) {
+	switch c.rng.IntN(9) {
 	case 0: // majority / minority
 		c.net.Heal()
 		p := slices.Clone(ids)
@@ -418,6 +419,15 @@ func (c *simCluster) nemesis() {
 		c.net.Heal()
 		c.net.SetDropRate(0)
 		c.net.SetDelay(1, 1)
+	case 8: // controlled shutdown: hand leadership to another voter
+		if l := c.leader(); l != nil {
+			to := c.voters[c.rng.IntN(len(c.voters))]
+			l.core.transferLeadership(to, func(_ uint64, err error) {
+				if err == nil {
+					c.transfers++
+				}
+			})
+		}
 	}
 }
 
@@ -539,7 +549,7 @@ func (c *simCluster) run(ticks int) {
 
 func TestSim(t *testing.T) {
 	shapes := []struct{ voters, learners int }{{3, 1}, {5, 2}}
-	var acked, proposed, reads, crashes, restores, terms int
+	var acked, proposed, reads, crashes, restores, terms, transfers int
 	for _, seed := range simSeeds() {
 		shape := shapes[seed%uint64(len(shapes))]
 		ok := t.Run(fmt.Sprintf("seed=%d/voters=%d", seed, shape.voters), func(t *testing.T) {
@@ -552,11 +562,12 @@ func TestSim(t *testing.T) {
 			crashes += c.crashes
 			restores += c.restores
 			terms += len(c.leaders)
+			transfers += c.transfers
 		})
 		if !ok {
 			break
 		}
 	}
-	t.Logf("%d seeds: %d proposals, %d acknowledged, %d reads, %d crashes, %d snapshot restores, %d elected leaders",
-		len(simSeeds()), proposed, acked, reads, crashes, restores, terms)
+	t.Logf("%d seeds: %d proposals, %d acknowledged, %d reads, %d crashes, %d snapshot restores, %d elected leaders, %d leadership transfers",
+		len(simSeeds()), proposed, acked, reads, crashes, restores, terms, transfers)
 }
