@@ -27,13 +27,28 @@ function codecType(name) {
       CompressionCodecs[CompressionTypes.LZ4] = new LZ4().codec;
       return CompressionTypes.LZ4;
     }
-    case 'zstd': {
-      const { ZSTD } = require('@kafkajs/zstd');
-      CompressionCodecs[CompressionTypes.ZSTD] = ZSTD();
+    case 'zstd':
+      CompressionCodecs[CompressionTypes.ZSTD] = zstdCodec(require('zstd-codec'));
       return CompressionTypes.ZSTD;
-    }
   }
   throw new Error('unknown codec ' + name);
+}
+
+// zstdCodec adapts zstd-codec (zstd compiled to WebAssembly, so nothing
+// native to build, unlike @kafkajs/zstd) to kafkajs's codec interface.
+function zstdCodec({ ZstdCodec }) {
+  const ready = new Promise((resolve) => ZstdCodec.run(resolve));
+  return () => ({
+    async compress(encoder) {
+      const z = await ready;
+      return Buffer.from(new z.Simple().compress(encoder.buffer, 3));
+    },
+    async decompress(buffer) {
+      const z = await ready;
+      // Streaming handles frames without a content size, as Java writes them.
+      return Buffer.from(new z.Streaming().decompress(buffer));
+    },
+  });
 }
 
 async function main() {
