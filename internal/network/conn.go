@@ -49,6 +49,7 @@ type conn struct {
 
 // pending is one request on its way from reader to worker.
 type pending struct {
+	size int64 // frame bytes held in the server's memPool until answered
 	hdr  wire.RequestHeader
 	req  kmsg.Request  // nil when resp is set
 	resp kmsg.Response // an answer decided by the reader (ApiVersions too new)
@@ -109,14 +110,28 @@ func (c *conn) touch() { c.lastActivity.Store(time.Now().UnixNano()) }
 // logged here, once, unless it is an ordinary disconnect.
 func (c *conn) read() {
 	cfg := &c.s.cfg
-	cr := &countingReader{r: bufio.NewReaderSize(c.nc, 16<<10)}
+	br := bufio.NewReaderSize(c.nc, 16<<10)
+	cr := &countingReader{r: br}
 	for !c.stopping.Load() {
 		// Connection deadlines are wall-clock by nature (net.Conn), so they
 		// use time.Now rather than the injected clock.
 		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
 		cr.n = 0
+		// Take the frame's bytes from the broker-wide budget before reading
+		// it; while they do not fit, this connection is not read (muted).
+		// A bad size is left for ReadFrame to report.
+		var held int64
+		if b, err := br.Peek(4); err == nil {
+			if n := int32(binary.BigEndian.Uint32(b)); n > 0 && n <= cfg.MaxRequestSize {
+				if !c.s.mem.acquire(int64(n), c.ctx.Done()) {
+					return
+				}
+				held = int64(n)
+			}
+		}
 		frame, err := wire.ReadFrame(cr, cfg.MaxRequestSize, nil)
 		if err != nil {
+			c.s.mem.release(held)
 			if c.stopping.Load() {
 				return
 			}
@@ -142,8 +157,10 @@ func (c *conn) read() {
 		c.touch()
 		p, ok := c.decode(frame)
 		if !ok {
+			c.s.mem.release(held)
 			return
 		}
+		p.size = held
 		c.busy.Add(1)
 		c.queue <- p // blocks when MaxInFlight requests wait: the mute
 	}
@@ -188,6 +205,7 @@ func (c *conn) work(ctx context.Context) {
 	for p := range c.queue {
 		if broken {
 			c.busy.Add(-1)
+			c.s.mem.release(p.size)
 			continue
 		}
 		resp, closeAfter := c.serveOne(ctx, p)
@@ -208,6 +226,7 @@ func (c *conn) work(ctx context.Context) {
 			}
 		}
 		c.busy.Add(-1)
+		c.s.mem.release(p.size)
 		if closeAfter && !broken {
 			if resp != nil || p.hdr.APIKey == 0 {
 				c.log("acks=0 produce failed; closing so the producer notices", nil, "api_key", p.hdr.APIKey)
@@ -215,9 +234,11 @@ func (c *conn) work(ctx context.Context) {
 			broken = true
 		}
 		if broken {
-			// Make the reader return: it may be blocked reading.
+			// Make the reader return: it may be blocked reading, or
+			// waiting for request memory (ctx).
 			c.stopping.Store(true)
 			c.nc.SetReadDeadline(time.Now())
+			c.cancel()
 		}
 	}
 }

@@ -12,6 +12,15 @@
 // ahead at most Config.MaxInFlight requests and then stops reading, which
 // mutes the connection like Kafka's queued.max.requests.
 //
+// Memory: besides the per-connection read-ahead, a broker-wide budget
+// (Config.MaxQueuedBytes, Kafka's queued.max.request.bytes) bounds the bytes
+// of requests read but not yet answered; a reader whose next frame does not
+// fit waits before reading it, which mutes that connection (mem.go).
+//
+// Fetch responses may leave record bytes in segment files
+// (handler.FileResponse): they are sent with sendfile(2) at explicit offsets
+// around bytes kmsg encodes (zerocopy.go, docs/adr/0004-zero-copy-fetch.md).
+//
 // Bad input (RELIABILITY.md, framing table) never panics: a frame of size ≤ 0
 // or above socket.request.max.bytes, a truncated frame, an unknown API key or
 // version, a malformed header or body — the connection is logged once with

@@ -43,6 +43,13 @@ type Config struct {
 	// one is answered. Default 16. Memory per connection is bounded by
 	// (MaxInFlight+1) × MaxRequestSize.
 	MaxInFlight int
+	// MaxQueuedBytes bounds the bytes of requests read but not yet
+	// answered, summed over all connections; a connection whose next
+	// request does not fit is not read until others are answered. One
+	// request is always admitted when nothing is queued. Kafka:
+	// queued.max.request.bytes (default unbounded there). Default 256 MiB;
+	// negative means unbounded.
+	MaxQueuedBytes int64
 	// SendfileMinBytes: a fetched partition's records at least this long
 	// are sent from the segment file with sendfile(2); shorter ones are
 	// copied into the response, which is cheaper for small ones (see
@@ -71,6 +78,9 @@ func (c *Config) fill() {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 16
 	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = 256 << 20
+	}
 	if c.SendfileMinBytes == 0 {
 		c.SendfileMinBytes = 64 << 10
 	}
@@ -87,6 +97,7 @@ type Server struct {
 	cfg Config
 	h   Handler
 	ln  net.Listener
+	mem *memPool // request bytes in flight, all connections
 
 	mu sync.Mutex
 	// The fields below are guarded by mu.
@@ -104,7 +115,7 @@ func Listen(addr string, h Handler, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	return &Server{cfg: cfg, h: h, ln: ln, conns: make(map[*conn]struct{})}, nil
+	return &Server{cfg: cfg, h: h, ln: ln, mem: newMemPool(cfg.MaxQueuedBytes), conns: make(map[*conn]struct{})}, nil
 }
 
 // Close releases the listener of a Server that never ran. Run closes it
