@@ -187,3 +187,26 @@ func TestProduceFailsOnUnknownPartition(t *testing.T) {
 		t.Errorf("stderr = %q, want a summary with 1 failed", errOut)
 	}
 }
+
+func TestConsumeInGroupCommits(t *testing.T) {
+	b := harness.Start(t)
+	run(t, b, "", "topic", "create", "g", "--partitions", "2", "--replication-factor", "1")
+	run(t, b, "k1:a\nk2:b\nk3:c\nk4:d\n", "produce", "g", "--key-separator", ":")
+
+	consume := func(args ...string) []string {
+		t.Helper()
+		out := run(t, b, "", append([]string{"consume", "g", "--group", "cli-group", "--format", `%k=%v\n`}, args...)...)
+		lines := strings.Fields(out)
+		sort.Strings(lines)
+		return lines
+	}
+	if got, want := consume("--from-beginning", "--count", "4", "--timeout", "20s"), []string{"k1=a", "k2=b", "k3=c", "k4=d"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("first group consume = %q, want %q", got, want)
+	}
+	run(t, b, "k5:e\nk6:f\n", "produce", "g", "--key-separator", ":")
+	// The group resumes from its committed offsets: only the new records,
+	// although --from-beginning would reset a group without commits.
+	if got, want := consume("--from-beginning", "--count", "2", "--timeout", "20s"), []string{"k5=e", "k6=f"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("second group consume = %q, want %q", got, want)
+	}
+}
