@@ -50,8 +50,12 @@ type Partition struct {
 	Index       int32
 	Leader      int32 // -1 when there is none
 	LeaderEpoch int32
-	Replicas    []int32
-	ISR         []int32
+	// PartitionEpoch is bumped by every change of the partition (leader or
+	// ISR), as Kafka's; AlterPartition proposals name the one they were
+	// made from (KIP-497).
+	PartitionEpoch int32
+	Replicas       []int32
+	ISR            []int32
 }
 
 // TopicNames returns the names of all topics, sorted. The slice must not be
@@ -88,12 +92,20 @@ func (t *Topic) ReplicationFactor() int16 {
 // IDString renders a topic id as Kafka does (URL-safe base64 without padding).
 func IDString(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// emptyImage is the image before any record.
-func emptyImage(clusterID string, self Broker) *Image {
+// emptyImage is the image before any record: this broker and the static
+// peers given in Options.Brokers.
+func emptyImage(clusterID string, self Broker, peers []Broker) *Image {
+	brokers := []Broker{self}
+	for _, b := range peers {
+		if b.NodeID != self.NodeID {
+			brokers = append(brokers, b)
+		}
+	}
+	slices.SortFunc(brokers, func(a, b Broker) int { return int(a.NodeID) - int(b.NodeID) })
 	return &Image{
 		ClusterID:    clusterID,
 		ControllerID: self.NodeID,
-		Brokers:      []Broker{self},
+		Brokers:      brokers,
 		Topics:       map[string]*Topic{},
 		TopicsByID:   map[[16]byte]*Topic{},
 	}
@@ -124,6 +136,7 @@ type record struct {
 	ISR          []int32 `json:"isr,omitempty"`
 	Leader       int32   `json:"leader,omitempty"`
 	LeaderEpoch  int32   `json:"leaderEpoch,omitempty"`
+	PartEpoch    int32   `json:"partitionEpoch,omitempty"`
 	ResourceType int8    `json:"resourceType,omitempty"`
 	ResourceName string  `json:"resourceName,omitempty"`
 	Value        *string `json:"value,omitempty"`
@@ -194,7 +207,7 @@ func (b *builder) apply(r *record) error {
 		if len(r.Replicas) == 0 {
 			return fmt.Errorf("partition record %s-%d: no replicas", t.Name, r.Partition)
 		}
-		p := Partition{Index: r.Partition, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch,
+		p := Partition{Index: r.Partition, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartEpoch,
 			Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR)}
 		switch {
 		case int(r.Partition) == len(t.Partitions):
@@ -258,7 +271,7 @@ func snapshotRecords(im *Image) []record {
 		out = append(out, record{Type: recTopic, Name: t.Name, TopicID: t.ID})
 		for _, p := range t.Partitions {
 			out = append(out, record{Type: recPartition, TopicID: t.ID, Partition: p.Index,
-				Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch})
+				Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartEpoch: p.PartitionEpoch})
 		}
 		keys := make([]string, 0, len(t.Configs))
 		for k := range t.Configs {

@@ -40,6 +40,10 @@ const (
 type Options struct {
 	// Self is this broker, as Metadata reports it.
 	Self Broker
+	// Brokers are the other brokers of a static cluster (tests and
+	// in-process clusters sharing one Store, until the raft quorum
+	// registers brokers). The image lists them beside Self.
+	Brokers []Broker
 	// ClusterID, when set, must match the stored one; when the data
 	// directory is new it becomes the cluster id. Empty means keep the stored
 	// one or generate one.
@@ -106,7 +110,7 @@ func Open(fsys vfs.FS, dataDir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	im, err := s.replay(emptyImage(clusterID, opts.Self))
+	im, err := s.replay(emptyImage(clusterID, opts.Self, opts.Brokers))
 	if err != nil {
 		return nil, err
 	}
