@@ -206,9 +206,65 @@ for client in "${CLIENTS[@]}"; do
 	done
 done
 
+# --- consumer groups -----------------------------------------------------------
+# Each group-capable client consumes the topic it produced in its codec-none
+# run as the one member of a consumer group, commits and leaves; the checker
+# verifies the records and `kavka group describe` that every partition has a
+# committed offset at the log end (lag 0). Environment: INTEROP_GROUP_CLIENTS.
+
+read -r -a GROUP_CLIENTS <<<"${INTEROP_GROUP_CLIENTS:-sarama kafkajs confluent-kafka-python}"
+declare -A GROUP_RESULT GROUP_WHY
+GROUP_FAILS=0
+
+run_group() {
+	local client=$1 topic=$2 group=$3 out=$4 err=$5
+	case $client in
+	sarama) timeout "$CLIENT_TIMEOUT" "$GOCLIENTS" saramagroup -brokers "$ADDR" -topic "$topic" -group "$group" -n "$N" -timeout "$((CLIENT_TIMEOUT - 5))s" >"$out" 2>"$err" ;;
+	kafkajs) timeout "$CLIENT_TIMEOUT" node "$HERE/js/group.js" "$ADDR" "$topic" "$group" "$N" >"$out" 2>"$err" ;;
+	confluent-kafka-python) timeout "$CLIENT_TIMEOUT" "$SYS_PYTHON" "$HERE/python/group.py" "$ADDR" "$topic" "$group" "$N" >"$out" 2>"$err" ;;
+	*) echo "no group driver for $client" >"$err"; return 1 ;;
+	esac
+}
+
+for client in "${GROUP_CLIENTS[@]}"; do
+	wants "$client" || continue
+	if [ "${RESULT[$client/none]:-}" != ok ]; then
+		GROUP_RESULT[$client]=SKIPPED
+		GROUP_WHY[$client]="needs its codec-none run to pass first (${RESULT[$client/none]:-not run})"
+		continue
+	fi
+	topic="interop-$client-none" group="interop-group-$client"
+	out="$WORK/group-$client.out" err="$WORK/group-$client.err"
+	if ! run_group "$client" "$topic" "$group" "$out" "$err"; then
+		GROUP_RESULT[$client]=FAIL
+		GROUP_WHY[$client]="client: $(grep -v '^\s*$' "$err" | tail -n 3 | tr '\n' ' ')"
+	elif ! check=$("$GOCLIENTS" check -n "$N" <"$out" 2>&1); then
+		GROUP_RESULT[$client]=FAIL
+		GROUP_WHY[$client]=$check
+	elif ! desc=$("$KAVKA" group describe "$group" --brokers "$ADDR" 2>&1); then
+		GROUP_RESULT[$client]=FAIL
+		GROUP_WHY[$client]="group describe: $desc"
+	else
+		bad=$(echo "$desc" | awk -v t="$topic" '$1 == t { rows++; if ($3 == "-" || $5 != 0) bad = bad " p" $2 "(committed " $3 ", lag " $5 ")" } END { if (rows == 0) print "no partitions described"; else print bad }')
+		if [ -n "$bad" ]; then
+			GROUP_RESULT[$client]=FAIL
+			GROUP_WHY[$client]="committed offsets not at the log end:$bad"
+		else
+			GROUP_RESULT[$client]=ok
+		fi
+	fi
+	[ "${GROUP_RESULT[$client]}" = FAIL ] && GROUP_FAILS=$((GROUP_FAILS + 1))
+	log "group/$client: ${GROUP_RESULT[$client]} ${GROUP_WHY[$client]:-}"
+done
+echo
+echo "consumer group (consume in a group, commit, lag 0):"
+for client in "${!GROUP_RESULT[@]}"; do
+	printf '  %-24s %s %s\n' "$client" "${GROUP_RESULT[$client]}" "${GROUP_WHY[$client]:-}"
+done
+
 # --- report ------------------------------------------------------------------
 
-fails=0
+fails=$GROUP_FAILS
 echo
 printf '%-24s' "client \\ codec"
 for codec in "${CODECS[@]}"; do printf '%-9s' "$codec"; done

@@ -2,7 +2,8 @@
 // franz-go — IBM/sarama and segmentio/kafka-go — for Kavka's interop suite
 // (test/interop/run.sh), and holds the suite's shared tools: a free-port
 // finder, a bounded readiness wait, an API probe, the input generator for
-// kcat and the checker every client's output goes through.
+// kcat, the checker every client's output goes through, and a raw-fetch
+// check that the stored batches really carry the codec.
 //
 // It is a separate Go module so these clients never enter the main go.mod.
 //
@@ -34,7 +35,7 @@ func value(i int) string { return fmt.Sprintf("%06d|%s", i, padding) }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: goclients freeport|wait|apis|gen|check|sarama|kafkago [flags]")
+		fmt.Fprintln(os.Stderr, "usage: goclients freeport|wait|apis|gen|check|codecs|sarama|kafkago|saramagroup [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -45,6 +46,7 @@ func main() {
 	partitions := fs.Int("partitions", 3, "partitions of the created topic")
 	timeout := fs.Duration("timeout", 60*time.Second, "bound on the whole command")
 	sep := fs.String("sep", ":", "key/value separator for gen")
+	group := fs.String("group", "", "consumer group for saramagroup")
 	_ = fs.Parse(os.Args[2:])
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -65,10 +67,14 @@ func main() {
 		err = w.Flush()
 	case "check":
 		err = check(os.Stdin, *n)
+	case "codecs":
+		err = checkCodecs(ctx, *brokers, *topic, *codec, os.Stdout)
 	case "sarama":
 		err = runSarama(ctx, *brokers, *topic, *codec, *n, *partitions, os.Stdout)
 	case "kafkago":
 		err = runKafkaGo(ctx, *brokers, *topic, *codec, *n, *partitions, os.Stdout)
+	case "saramagroup":
+		err = runSaramaGroup(ctx, *brokers, *topic, *group, *n, os.Stdout)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
