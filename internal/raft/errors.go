@@ -8,8 +8,8 @@ import (
 var (
 	// ErrNotLeader is matched (errors.Is) by every *NotLeaderError.
 	ErrNotLeader = errors.New("raft: not the leader")
-	// ErrStopped is returned by requests to a Node whose Run has returned
-	// (or was never started).
+	// ErrStopped is returned by requests to a Node whose Run has returned.
+	// (Before Run starts, requests wait, bounded by their context.)
 	ErrStopped = errors.New("raft: node stopped")
 	// ErrBusy is returned when MaxPending requests are already waiting.
 	ErrBusy = errors.New("raft: too many pending requests")
