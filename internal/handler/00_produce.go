@@ -37,9 +37,10 @@ func (h *Handlers) produce(ctx context.Context, rc *RequestContext, req *kmsg.Pr
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
 
 	type appended struct {
-		p   *kmsg.ProduceResponseTopicPartition
-		l   *commitlog.Log
-		end int64 // offset after the batch
+		p     *kmsg.ProduceResponseTopicPartition
+		l     *commitlog.Log
+		end   int64 // offset after the batch
+		epoch int32 // the leader epoch it was appended in
 	}
 	var waits []appended
 	for _, rt := range req.Topics {
@@ -60,8 +61,12 @@ func (h *Handlers) produce(ctx context.Context, rc *RequestContext, req *kmsg.Pr
 				err = h.validateProduce(l, rp.Records)
 			}
 			var res commitlog.ProducerAppendResult
+			var epoch int32
 			if err == nil {
-				res, err = h.appendProduce(ctx, req.TransactionID, l, rp.Records, mp.LeaderEpoch)
+				epoch, err = h.leaderAppend(rt.Topic, rp.Partition, req.Acks, mp.LeaderEpoch, func(e int32) (err error) {
+					res, err = h.appendProduce(ctx, req.TransactionID, l, rp.Records, e)
+					return err
+				})
 			}
 			if err != nil {
 				h.setProduceError(rc, p, rt.Topic, rp.Partition, err)
@@ -69,7 +74,7 @@ func (h *Handlers) produce(ctx context.Context, rc *RequestContext, req *kmsg.Pr
 			}
 			p.BaseOffset, p.LogAppendTime = res.FirstOffset, res.LogAppendTime
 			p.LogStartOffset = l.LogStartOffset()
-			waits = append(waits, appended{p, l, res.LastOffset + 1})
+			waits = append(waits, appended{p, l, res.LastOffset + 1, epoch})
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -89,7 +94,9 @@ func (h *Handlers) produce(ctx context.Context, rc *RequestContext, req *kmsg.Pr
 				continue
 			}
 		}
-		h.advanceHighWatermark(w.l, w.end)
+		if err := h.produceCommitted(wctx, w.l, w.epoch, w.end, req.Acks); err != nil {
+			h.setProduceError(rc, w.p, w.l.Topic(), w.l.Partition(), err)
+		}
 	}
 	return resp
 }

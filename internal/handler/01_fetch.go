@@ -40,10 +40,9 @@ func (h *Handlers) fetch(ctx context.Context, rc *RequestContext, req *kmsg.Fetc
 	}
 	switch {
 	case replica >= 0:
-		// Follower fetch: a single node has no followers, and a client
+		// Follower fetch, from brokers of the cluster only: a client
 		// posing as one must not get replica semantics (CVE-2018-1288).
-		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-		return resp
+		return h.replicaFetch(ctx, req, replica)
 	case req.IsolationLevel != 0 && req.IsolationLevel != 1, req.MaxBytes < 0:
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
@@ -182,7 +181,7 @@ func (f *fetchRun) run() {
 			l, mp, err := f.h.partitionLog(im, name, sp.key.partition)
 			if err != nil {
 				code = errorCode(err)
-			} else if code = checkLeaderEpoch(sp.currentEpoch, mp); code == 0 {
+			} else if code = f.h.leaderEpochCode(sp.currentEpoch, name, mp); code == 0 {
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = l.HighWatermark(), l.LastStableOffset(), l.LogStartOffset()
 				maxOffset := rp.HighWatermark
 				if f.req.IsolationLevel == 1 {

@@ -9,6 +9,7 @@ import (
 	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/purgatory"
+	"github.com/kavka-io/kavka/internal/replica"
 	"github.com/kavka-io/kavka/internal/txn"
 )
 
@@ -37,6 +38,11 @@ type Deps struct {
 	// Config is the broker configuration (auto-create, defaults, the
 	// advertised listener, DescribeConfigs). Nil means config.Defaults().
 	Config *config.Broker
+
+	// Replicas is the broker's partition replicas (leader/follower state,
+	// ISR, high watermark). Nil: single-node behaviour, and follower fetches
+	// are refused.
+	Replicas *replica.Manager
 
 	// Groups is the group coordinator (consumer groups, committed offsets).
 	// Nil: the group APIs answer COORDINATOR_NOT_AVAILABLE.

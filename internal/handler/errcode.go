@@ -8,6 +8,7 @@ import (
 
 	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/record"
+	"github.com/kavka-io/kavka/internal/replica"
 )
 
 // errUnknownPartition is returned by lookups when this broker has no log
@@ -23,6 +24,16 @@ func errorCode(err error) int16 {
 		return 0
 	case errors.Is(err, errUnknownPartition):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, replica.ErrNotLeader):
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, replica.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, replica.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
+	case errors.Is(err, replica.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch.Code
+	case errors.Is(err, replica.ErrUnknownLeaderEpoch):
+		return kerr.UnknownLeaderEpoch.Code
 	case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrTruncated):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, record.ErrTooLarge):

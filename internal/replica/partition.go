@@ -289,24 +289,35 @@ func (p *Partition) checkLeaderLocked(currentEpoch int32) error {
 	return nil
 }
 
-// AppendAsLeader appends a producer's batches in the current leader epoch.
-// With acks=-1 it first checks min.insync.replicas against the committed ISR
-// (NOT_ENOUGH_REPLICAS). It returns the epoch the batches were stamped with,
-// which WaitCommitted needs. The caller then waits for durability
-// (commitlog.Log.WaitDurable) and calls LeaderDurable.
-// Mirrors Partition.appendRecordsToLeader.
+// AppendAsLeader appends a producer's batches in the current leader epoch
+// with commitlog.Log.Append; see AppendWith.
 func (p *Partition) AppendAsLeader(records []byte, acks int16, minISR int) (commitlog.AppendResult, int32, error) {
+	var res commitlog.AppendResult
+	epoch, err := p.AppendWith(acks, minISR, func(e int32) (err error) {
+		res, err = p.log.Append(records, e)
+		return err
+	})
+	return res, epoch, err
+}
+
+// AppendWith runs appendFn, which must append to the partition's log with
+// the leader epoch it is given, while this broker is the leader and cannot
+// stop being it. With acks=-1 it first checks min.insync.replicas against
+// the committed ISR (NOT_ENOUGH_REPLICAS). It returns the epoch the batches
+// were stamped with, which WaitCommitted needs. The caller then waits for
+// durability (commitlog.Log.WaitDurable) and calls LeaderDurable. Mirrors
+// Partition.appendRecordsToLeader.
+func (p *Partition) AppendWith(acks int16, minISR int, appendFn func(leaderEpoch int32) error) (int32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.checkLeaderLocked(-1); err != nil {
-		return commitlog.AppendResult{}, -1, err
+		return -1, err
 	}
 	if acks == -1 && len(p.isr) < minISR {
-		return commitlog.AppendResult{}, -1, fmt.Errorf("%w: %s-%d has %d in sync, min.insync.replicas %d",
+		return -1, fmt.Errorf("%w: %s-%d has %d in sync, min.insync.replicas %d",
 			ErrNotEnoughReplicas, p.topic, p.index, len(p.isr), minISR)
 	}
-	res, err := p.log.Append(records, p.epoch)
-	return res, p.epoch, err
+	return p.epoch, appendFn(p.epoch)
 }
 
 // LeaderDurable tells the partition that the leader's durable end may have
