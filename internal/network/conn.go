@@ -218,10 +218,14 @@ func (c *conn) work(ctx context.Context) {
 				broken = true
 			}
 			c.touch()
-			if cap(buf) > 1<<20 {
-				buf = nil // do not pin a large buffer for the life of the connection
+			// Do not pin a large buffer for the life of the connection:
+			// large ones go back to the shared pools.
+			if cap(buf) > minPooled {
+				putBuf(buf)
+				buf = nil
 			}
-			if cap(c.copyBuf) > 1<<20 {
+			if cap(c.copyBuf) > minPooled {
+				putBuf(c.copyBuf)
 				c.copyBuf = nil
 			}
 		}

@@ -250,15 +250,22 @@ func (c *conn) writeFileResponse(buf []byte, corr int32, resp handler.FileRespon
 	defer handler.ReleaseRegions(regions)
 	c.copyBuf = c.copyBuf[:0]
 	var files, copies []handler.FileRegion
+	copied := int64(0)
 	for _, r := range regions {
 		if c.raw != nil && c.s.cfg.SendfileMinBytes >= 0 && r.Slice.Len >= c.s.cfg.SendfileMinBytes && r.Slice.File.Fd() != vfs.NoFd {
 			files = append(files, r)
 		} else {
 			copies = append(copies, r)
+			copied += r.Slice.Len
 		}
 	}
 	if err := c.readRegions(copies); err != nil {
 		return buf, err
+	}
+	// The frame holds every region's length (placeholders for the files).
+	if need := int(copied+placeholderBytes(files)) + 64<<10; cap(buf) < need {
+		putBuf(buf)
+		buf = getBuf(need)
 	}
 	if len(files) > 0 {
 		s, ok := c.sp.layout(buf[:0], corr, resp, files)
@@ -278,11 +285,23 @@ func (c *conn) writeFileResponse(buf []byte, corr int32, resp handler.FileRespon
 	return buf, err
 }
 
+func placeholderBytes(files []handler.FileRegion) int64 {
+	n := int64(0)
+	for _, r := range files {
+		n += r.Slice.Len
+	}
+	return n
+}
+
 // readRegions reads regions into their fields, appending to c.copyBuf.
 func (c *conn) readRegions(regions []handler.FileRegion) error {
 	total := int64(0)
 	for _, r := range regions {
 		total += r.Slice.Len
+	}
+	if need := len(c.copyBuf) + int(total); need > cap(c.copyBuf) && len(c.copyBuf) == 0 {
+		putBuf(c.copyBuf)
+		c.copyBuf = getBuf(need)
 	}
 	c.copyBuf = slices.Grow(c.copyBuf, int(total))
 	for _, r := range regions {
