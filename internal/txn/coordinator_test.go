@@ -57,7 +57,9 @@ type fakeOffsets struct {
 	committed map[string]map[TopicPartition]Offset
 }
 
-func (f *fakeOffsets) ValidateTxnCommit(context.Context, string, string, string, int32) error { return nil }
+func (f *fakeOffsets) ValidateTxnCommit(context.Context, string, string, string, int32) error {
+	return nil
+}
 func (f *fakeOffsets) CompleteTxnOffsets(_ context.Context, g string, o map[TopicPartition]Offset) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
