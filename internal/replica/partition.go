@@ -250,7 +250,11 @@ func (p *Partition) maybeAdvanceHWLocked() bool {
 		return false
 	}
 	p.hw = hw
-	p.log.SetHighWatermark(hw)
+	if hw > p.log.HighWatermark() {
+		// Never lower a high watermark set elsewhere (the coordinators'
+		// internal-topic writes on a single node).
+		p.log.SetHighWatermark(hw)
+	}
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/network"
 	"github.com/kavka-io/kavka/internal/purgatory"
+	"github.com/kavka-io/kavka/internal/replica"
 	"github.com/kavka-io/kavka/internal/txn"
 	"github.com/kavka-io/kavka/internal/vfs"
 )
@@ -36,6 +38,11 @@ type Options struct {
 	// regions at least this long go out with sendfile(2). 0 = the default,
 	// negative = never (tests compare both paths).
 	SendfileMinBytes int64
+
+	// Meta, when set, is a metadata store shared with other in-process
+	// brokers (a static multi-broker cluster for tests, see
+	// test/replication); the server neither opens nor closes it.
+	Meta *metadata.Store
 }
 
 // Server is one broker. New opens everything and binds the listener; Run
@@ -51,6 +58,9 @@ type Server struct {
 	waits  *purgatory.Purgatory[handler.TopicPartition]
 	groups *group.Coordinator
 	txn    *txn.Coordinator
+
+	replicas *replica.Manager // partition leader/follower state (replica.go)
+	stopped  atomic.Bool      // Run returned: a shared store's changes are ignored
 
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
@@ -107,17 +117,19 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 			}
 		}
 	}
-	s.meta, err = metadata.Open(opts.FS, cfg.DataDir, metadata.Options{
-		Self:      metadata.Broker{NodeID: cfg.NodeID, Host: host, Port: port, Rack: rack(cfg.Rack)},
-		ClusterID: cfg.ClusterID,
-		Config:    cfg,
-		Logger:    opts.Logger,
-		Clock:     opts.Clock,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open metadata: %w", err)
+	if s.meta = opts.Meta; s.meta == nil {
+		s.meta, err = metadata.Open(opts.FS, cfg.DataDir, metadata.Options{
+			Self:      metadata.Broker{NodeID: cfg.NodeID, Host: host, Port: port, Rack: rack(cfg.Rack)},
+			ClusterID: cfg.ClusterID,
+			Config:    cfg,
+			Logger:    opts.Logger,
+			Clock:     opts.Clock,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open metadata: %w", err)
+		}
+		closers = append(closers, s.meta.Close)
 	}
-	closers = append(closers, s.meta.Close)
 
 	s.logs, err = commitlog.NewManager(opts.FS, cfg.DataDir, commitlog.Options{Clock: opts.Clock, Logger: opts.Logger})
 	if err != nil {
@@ -125,19 +137,20 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	}
 	closers = append(closers, s.logs.Close)
 
-	im := s.meta.Subscribe(func(prev, next *metadata.Image) { s.syncLogs(prev, next) })
+	s.replicas = s.newReplicas()
+	im := s.meta.Subscribe(func(prev, next *metadata.Image) {
+		if !s.stopped.Load() {
+			s.syncLogs(prev, next)
+		}
+	})
 	s.refreshTopicConfigs(im)
 	if err := s.logs.Load(func(topic string, _ int32) commitlog.Config { return s.logConfig(topic) }); err != nil {
 		return nil, fmt.Errorf("load logs: %w", err)
 	}
+	// The replica manager sets each high watermark: on a single node (a
+	// leader alone in its ISR) the durable end, which after Load (and
+	// recovery) is the log end offset.
 	s.syncLogs(nil, s.meta.Image())
-	// Single node: the high watermark is the end of what is on disk, and
-	// after Load (and recovery) everything in the log is.
-	for _, l := range s.logs.Logs() {
-		if l.HighWatermark() < l.LogEndOffset() {
-			l.SetHighWatermark(l.LogEndOffset())
-		}
-	}
 
 	if s.groups, err = s.newGroups(); err != nil {
 		return nil, err
@@ -159,6 +172,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		LogDir:      cfg.DataDir,
 		Groups:      s.groups,
 		Txn:         s.txn,
+		Replicas:    s.replicas,
 	}))
 	return s, nil
 }
@@ -183,6 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.net.Run(gctx) })
 	g.Go(func() error { return s.groups.Run(gctx) })
+	g.Go(func() error { return s.replicas.Run(gctx) })
 	g.Go(func() error { return s.txn.Run(gctx) })
 	g.Go(func() error {
 		if err := s.logs.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -192,11 +207,14 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	s.logger.Info("kavka ready", "listen", s.Addr().String(), "node", s.cfg.NodeID, "data_dir", s.cfg.DataDir)
 	err := g.Wait()
+	s.stopped.Store(true)
 	if cerr := s.logs.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close logs: %w", cerr)
 	}
-	if cerr := s.meta.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("close metadata: %w", cerr)
+	if s.opts.Meta == nil {
+		if cerr := s.meta.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close metadata: %w", cerr)
+		}
 	}
 	s.logger.Info("kavka stopped")
 	return err
@@ -214,6 +232,9 @@ func (s *Server) syncLogs(prev, im *metadata.Image) {
 		t := im.Topic(name)
 		cfg := s.logConfig(name)
 		for i := range t.Partitions {
+			if !slices.Contains(t.Partitions[i].Replicas, s.cfg.NodeID) {
+				continue // another broker's replica
+			}
 			if l, ok := s.logs.Get(name, int32(i)); ok {
 				if l.Config() != cfg {
 					if err := l.SetConfig(cfg); err != nil {
@@ -242,6 +263,7 @@ func (s *Server) syncLogs(prev, im *metadata.Image) {
 			}
 		}
 	}
+	s.syncReplicas(prev, im)
 }
 
 // refreshTopicConfigs resolves every topic's config against the broker's.

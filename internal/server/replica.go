@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/kavka-io/kavka/internal/handler"
+	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/replica"
+)
+
+// newReplicas builds the broker's replica manager: follower fetches go over
+// TCP to the brokers of the image, ISR changes to the metadata store.
+func (s *Server) newReplicas() *replica.Manager {
+	tr := replica.NewTCPTransport(fmt.Sprintf("kavka-replica-%d", s.cfg.NodeID), func(id int32) (string, bool) {
+		b := s.meta.Image().Broker(id)
+		if b == nil {
+			return "", false
+		}
+		return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), true
+	})
+	return replica.NewManager(replica.Config{
+		NodeID:    s.cfg.NodeID,
+		Transport: tr,
+		Alter:     storeAlter{s.meta},
+		Notify:    func(topic string, p int32) { s.waits.Notify(handler.TopicPartition{Topic: topic, Partition: p}) },
+		Clock:     s.opts.Clock,
+		Logger:    s.logger,
+	})
+}
+
+// syncReplicas gives every local replica the state of its partition in im.
+// s.syncMu must be held.
+func (s *Server) syncReplicas(prev, im *metadata.Image) {
+	if s.replicas == nil {
+		return
+	}
+	self := s.cfg.NodeID
+	for _, name := range im.TopicNames() {
+		t := im.Topic(name)
+		for i := range t.Partitions {
+			mp := &t.Partitions[i]
+			if !slices.Contains(mp.Replicas, self) {
+				if s.replicas.Partition(name, mp.Index) != nil {
+					s.replicas.Remove(name, mp.Index)
+				}
+				continue
+			}
+			if prev != nil {
+				if pt := prev.Topic(name); pt != nil && pt.ID == t.ID && i < len(pt.Partitions) && samePartition(&pt.Partitions[i], mp) &&
+					s.replicas.Partition(name, mp.Index) != nil {
+					continue
+				}
+			}
+			l, ok := s.logs.Get(name, mp.Index)
+			if !ok {
+				continue
+			}
+			err := s.replicas.Apply(name, mp.Index, l, replica.State{
+				Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
+				Replicas: mp.Replicas, ISR: mp.ISR,
+			})
+			if err != nil {
+				s.logger.Error("apply partition state", "topic", name, "partition", mp.Index, "err", err)
+			}
+		}
+	}
+	if prev == nil {
+		return
+	}
+	for _, name := range prev.TopicNames() {
+		pt, t := prev.Topic(name), im.Topic(name)
+		for i := range pt.Partitions {
+			if t == nil || t.ID != pt.ID || i >= len(t.Partitions) {
+				s.replicas.Remove(name, int32(i))
+			}
+		}
+	}
+}
+
+func samePartition(a, b *metadata.Partition) bool {
+	return a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch && a.PartitionEpoch == b.PartitionEpoch &&
+		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR)
+}
+
+// storeAlter commits AlterPartition proposals to the metadata store (the
+// controller's job once the raft quorum exists).
+type storeAlter struct{ meta *metadata.Store }
+
+func (a storeAlter) AlterPartition(_ context.Context, req replica.AlterPartitionRequest) error {
+	err := a.meta.AlterPartition(req.Topic, req.Partition, req.LeaderID, req.LeaderEpoch, req.PartitionEpoch, req.NewISR)
+	if errors.Is(err, metadata.ErrStalePartitionState) || errors.Is(err, metadata.ErrIneligibleReplica) || errors.Is(err, metadata.ErrUnknownTopic) {
+		return fmt.Errorf("%w: %w", replica.ErrStaleState, err)
+	}
+	return err
+}
