@@ -6,7 +6,8 @@
 # For each client and codec (none gzip snappy lz4 zstd): metadata, create a
 # topic, produce N keyed records, consume them back; goclients check then
 # verifies the count, the order per partition and that each key stays on one
-# partition. Exit status is non-zero if any cell FAILed. A client that cannot
+# partition, and goclients codecs that the batches the broker serves really
+# carry the codec. Exit status is non-zero if any cell FAILed. A client that cannot
 # be installed here, or a codec it cannot load, is SKIPPED with the reason.
 #
 # Installs what it needs idempotently: Debian packages kcat and
@@ -196,7 +197,10 @@ for client in "${CLIENTS[@]}"; do
 		elif [ $rc != 0 ]; then
 			RESULT[$cell]=FAIL
 			WHY[$cell]="client exit $rc: $(grep -v '^\s*$' "$err" | tail -n 3 | tr '\n' ' ')"
-		elif check=$("$GOCLIENTS" check -n "$N" <"$out" 2>&1); then
+		elif ! check=$("$GOCLIENTS" check -n "$N" <"$out" 2>&1); then
+			RESULT[$cell]=FAIL
+			WHY[$cell]=$check
+		elif check=$("$GOCLIENTS" codecs -brokers "$ADDR" -topic "$topic" -codec "$codec" -timeout 60s 2>&1); then
 			RESULT[$cell]=ok
 		else
 			RESULT[$cell]=FAIL
