@@ -21,6 +21,15 @@ func (h *Handlers) apiVersions(_ context.Context, _ *RequestContext, req *kmsg.A
 		return resp
 	}
 	resp.ApiKeys = VersionRanges()
+	for i := range resp.ApiKeys {
+		// Advertise Produce from v0 although v0–v2 are refused: librdkafka
+		// before 2.10 (kcat, confluent-kafka) otherwise turns off gzip,
+		// snappy and lz4 ("Broker does not support compression type").
+		// Kafka 4.0 does the same (KAFKA-18659, librdkafka#4956).
+		if resp.ApiKeys[i].ApiKey == 0 {
+			resp.ApiKeys[i].MinVersion = 0
+		}
+	}
 	return resp
 }
 
