@@ -5,9 +5,11 @@
 package kavka
 
 import (
+	_ "github.com/cockroachdb/pebble/v2"
 	_ "github.com/google/go-cmp/cmp"
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/pierrec/lz4/v4"
+	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/twmb/franz-go/pkg/kadm"
 	_ "github.com/twmb/franz-go/pkg/kerr"
 	_ "github.com/twmb/franz-go/pkg/kgo"
