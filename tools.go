@@ -7,6 +7,8 @@ package kavka
 import (
 	_ "github.com/cockroachdb/pebble/v2"
 	_ "github.com/google/go-cmp/cmp"
+	_ "github.com/jackc/pglogrepl"
+	_ "github.com/jackc/pgx/v5"
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/pierrec/lz4/v4"
 	_ "github.com/prometheus/client_golang/prometheus"
