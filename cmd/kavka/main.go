@@ -23,6 +23,7 @@ func main() {
 		newConsumeCmd(),
 		newGroupCmd(),
 		newBenchCmd(),
+		newConnectCmd(),
 	)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kavka:", err)
