@@ -37,7 +37,7 @@ func (h *Handlers) listOffsets(_ context.Context, rc *RequestContext, req *kmsg.
 			case req.IsolationLevel != 0 && req.IsolationLevel != 1:
 				sp.ErrorCode = kerr.InvalidRequest.Code
 			default:
-				if sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, mp); sp.ErrorCode == 0 {
+				if sp.ErrorCode = h.leaderEpochCode(rp.CurrentLeaderEpoch, rt.Topic, mp); sp.ErrorCode == 0 {
 					maxOffset := l.HighWatermark()
 					if req.IsolationLevel == 1 {
 						maxOffset = l.LastStableOffset()

@@ -29,8 +29,8 @@ func (h *Handlers) offsetForLeaderEpoch(_ context.Context, _ *RequestContext, re
 			switch {
 			case err != nil:
 				sp.ErrorCode = errorCode(err)
-			case req.Version >= 2 && checkLeaderEpoch(rp.CurrentLeaderEpoch, mp) != 0:
-				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, mp)
+			case h.leaderEpochCode(epochIf(req.Version >= 2, rp.CurrentLeaderEpoch), rt.Topic, mp) != 0:
+				sp.ErrorCode = h.leaderEpochCode(epochIf(req.Version >= 2, rp.CurrentLeaderEpoch), rt.Topic, mp)
 			default:
 				sp.LeaderEpoch, sp.EndOffset = l.LeaderEpochs().EndOffsetFor(rp.LeaderEpoch)
 				if sp.EndOffset > l.HighWatermark() && req.ReplicaID < 0 {

@@ -81,3 +81,12 @@ func (h *Handlers) replicaFetch(ctx context.Context, req *kmsg.FetchRequest, rep
 		return ""
 	})
 }
+
+// epochIf returns the request's current leader epoch where the version has
+// one, else -1 (no fencing).
+func epochIf(has bool, epoch int32) int32 {
+	if has {
+		return epoch
+	}
+	return -1
+}

@@ -37,7 +37,7 @@ import (
 // up to the high watermark.
 var (
 	flagSeed  = flag.Int64("replica.seed", -1, "run only this replica simulation seed")
-	flagSeeds = flag.Int("replica.seeds", 120, "number of replica simulation seeds")
+	flagSeeds = flag.Int("replica.seeds", 500, "number of replica simulation seeds")
 	flagSteps = flag.Int("replica.steps", 400, "steps per replica simulation seed")
 )
 
