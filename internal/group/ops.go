@@ -150,7 +150,12 @@ func (g *Group) replaceStatic(now time.Time, cfg *Config, eff *effects, old *mem
 	}
 	switch g.state {
 	case Stable:
-		if sameProtocols(old.protocols, req.Protocols) {
+		// Kafka (GroupCoordinator.doStaticMemberJoinGroup): a static member
+		// that joins a stable group rebalances it only if it would change the
+		// selected protocol; new metadata (a restarted cooperative member's
+		// subscription no longer lists owned partitions) is just stored.
+		m.protocols = req.Protocols
+		if g.selectProtocol() == g.protocol || sameProtocols(old.protocols, req.Protocols) {
 			r := g.joinResult(newID)
 			if newID == g.leader && req.SkipAssignmentOK {
 				r.SkipAssignment = true

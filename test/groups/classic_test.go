@@ -343,12 +343,11 @@ func TestTwoGroupsEachSeeEverything(t *testing.T) {
 						return
 					}
 					fs.EachRecord(func(r *kgo.Record) {
-						mu.Lock()
-						if seen[gi].offset[fmt.Sprintf("%d/%d", r.Partition, r.Offset)] {
+						if seen[gi].add(id, r) {
+							mu.Lock()
 							dups[gi]++
+							mu.Unlock()
 						}
-						mu.Unlock()
-						seen[gi].add(id, r)
 					})
 				}
 			}()

@@ -90,14 +90,18 @@ type consumed struct {
 	offset map[string]bool
 }
 
-func (c *consumed) add(client string, r *kgo.Record) {
+// add records r and reports whether it was seen before.
+func (c *consumed) add(client string, r *kgo.Record) (dup bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.by == nil {
 		c.by, c.offset = make(map[string]int), make(map[string]bool)
 	}
 	c.by[client]++
-	c.offset[fmt.Sprintf("%d/%d", r.Partition, r.Offset)] = true
+	k := fmt.Sprintf("%d/%d", r.Partition, r.Offset)
+	dup = c.offset[k]
+	c.offset[k] = true
+	return dup
 }
 
 func (c *consumed) distinct() int {
@@ -323,5 +327,57 @@ func TestKIP848Errors(t *testing.T) {
 	}
 	if d := describe848(t, cl, "never"); d.ErrorCode != kerr.GroupIDNotFound.Code {
 		t.Errorf("describe unknown group: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(d.ErrorCode))
+	}
+}
+
+// TestKIP848SurvivesBrokerRestart kills the broker under a stable next-gen
+// group: after the restart the group is back from __consumer_offsets at the
+// same epoch, the members carry on without a new assignment, and commits
+// made before the kill are there.
+func TestKIP848SurvivesBrokerRestart(t *testing.T) {
+	b := harness.Start(t, fast848)
+	admCl := b.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*waitFor)
+	defer cancel()
+	if _, err := kadm.NewClient(admCl).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, admCl, topic, 60)
+	const g = "next-gen-restart"
+	var c consumed
+	a := consume848(t, b, ctx, g, "a", &c)
+	defer a.Close()
+	bc := consume848(t, b, ctx, g, "b", &c)
+	defer bc.Close()
+	waitAssignment848(t, admCl, g, func(m map[string]int) bool { return m["a"] == 3 && m["b"] == 3 })
+	for c.distinct() < 60 && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, cl := range []*kgo.Client{a, bc} {
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	before := describe848(t, admCl, g)
+	b.Kill()
+	b.Restart()
+	adm2 := b.Client()
+	after := describe848(t, adm2, g)
+	if after.Epoch != before.Epoch || len(after.Members) != 2 {
+		t.Errorf("after the restart: epoch %d with %d members, want epoch %d with 2", after.Epoch, len(after.Members), before.Epoch)
+	}
+	time.Sleep(2 * time.Second) // members heartbeat again through the new process
+	got := waitAssignment848(t, adm2, g, func(m map[string]int) bool { return m["a"] == 3 && m["b"] == 3 })
+	if d := describe848(t, adm2, g); d.Epoch != before.Epoch {
+		t.Errorf("group epoch %d after members came back, want %d (no rebalance): %v", d.Epoch, before.Epoch, got)
+	}
+	offs, err := kadm.NewClient(adm2).FetchOffsets(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 60 {
+		t.Errorf("committed offsets after the restart sum to %d, want 60", total)
 	}
 }
