@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -90,6 +92,9 @@ A null key or value prints as nothing.`,
 		defer cl.Close()
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		if err := topicExists(ctx, cl, topic); err != nil {
+			return err
+		}
 		_, err = consumeRecords(ctx, cl, cmd.OutOrStdout(), tmpl, consumeOptions{Count: count, Idle: idle, Commit: group != ""})
 		return err
 	}
@@ -123,6 +128,24 @@ func startOffset(fromBeginning, fromEnd, haveOffset bool, offset int64, timestam
 	default:
 		return kgo.NewOffset().AtEnd(), nil
 	}
+}
+
+// topicExists fails fast, as kcat does, when the topic is not in the
+// cluster's metadata; kgo would otherwise wait for it silently.
+func topicExists(ctx context.Context, cl *kgo.Client, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	topics, err := kadm.NewClient(cl).ListTopicsWithInternal(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	if td, ok := topics[topic]; !ok || td.Err != nil {
+		if errors.Is(td.Err, kerr.UnknownTopicOrPartition) || !ok {
+			return fmt.Errorf("consume: topic %s does not exist", topic)
+		}
+		return fmt.Errorf("metadata of %s: %w", topic, td.Err)
+	}
+	return nil
 }
 
 // parseTimestamp accepts milliseconds since the epoch or RFC 3339.

@@ -99,7 +99,9 @@ acknowledged; a summary goes to stderr.`,
 
 // producerOpts maps the CLI flags to kgo options.
 func producerOpts(compression, acks string, manualPartition bool, timeout time.Duration) ([]kgo.Opt, error) {
-	var opts []kgo.Opt
+	// Like kcat and the Java console producer, let the broker create a
+	// missing topic if its auto.create.topics.enable allows it.
+	opts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
 	switch compression {
 	case "none", "":
 		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))

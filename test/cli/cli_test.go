@@ -210,3 +210,16 @@ func TestConsumeInGroupCommits(t *testing.T) {
 		t.Errorf("second group consume = %q, want %q", got, want)
 	}
 }
+
+func TestProduceAutoCreatesAndConsumeOfMissingTopicFails(t *testing.T) {
+	b := harness.Start(t)
+	// The broker's auto.create.topics.enable defaults to true, as Kafka's.
+	run(t, b, "hello\n", "produce", "auto-created")
+	if out := run(t, b, "", "consume", "auto-created", "--from-beginning", "--count", "1", "--timeout", "10s"); out != "hello\n" {
+		t.Errorf("consume of the auto-created topic = %q, want %q", out, "hello\n")
+	}
+	_, errOut, err := b.CLI("", "consume", "no-such-topic", "--timeout", "2s")
+	if err == nil || !strings.Contains(errOut, "does not exist") {
+		t.Errorf("consume of a missing topic: err = %v, stderr = %q; want an error saying it does not exist", err, errOut)
+	}
+}
