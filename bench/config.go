@@ -56,8 +56,9 @@ type Config struct {
 	// Rate is the total target produce rate in records/s; 0 = as fast as
 	// the cluster takes them.
 	Rate float64 `yaml:"rate" json:"rate"`
-	// PeakFraction, for e2e with Rate 0, first measures the peak produce
-	// rate for CalibrateFor and then runs at this fraction of it.
+	// PeakFraction, for e2e with Rate 0, first produces at full speed for
+	// CalibrateFor, takes the ack rate of its second half as the peak, and
+	// then runs at this fraction of it.
 	PeakFraction float64 `yaml:"peak_fraction" json:"peak_fraction,omitempty"`
 	// CalibrateFor is the length of the peak measurement. Default 5s.
 	CalibrateFor time.Duration `yaml:"calibrate_for" json:"calibrate_for,omitempty"`

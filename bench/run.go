@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -209,14 +210,29 @@ func runConsumeMode(ctx context.Context, cfg *Config, ti *topicInfo, res *Result
 
 func runE2EMode(ctx context.Context, cfg *Config, ti *topicInfo, res *Result, progress io.Writer) error {
 	if cfg.Rate == 0 && cfg.PeakFraction > 0 {
+		// The peak is the ack rate of the second half of the calibration:
+		// the first half fills the client's buffer and the page cache and
+		// overstates what the broker sustains.
 		cal := newRecorder()
 		fmt.Fprintf(progress, "calibrating: produce at max for %s\n", cfg.CalibrateFor)
+		var half atomic.Int64
+		half.Store(-1)
 		t0 := time.Now()
-		if err := produce(ctx, cfg, cal, 0, cfg.CalibrateFor, 0, false); err != nil {
+		mid := time.AfterFunc(cfg.CalibrateFor/2, func() {
+			n, _, _ := cal.counts()
+			half.Store(n)
+		})
+		err := produce(ctx, cfg, cal, 0, cfg.CalibrateFor, 0, false)
+		mid.Stop()
+		if err != nil {
 			return fmt.Errorf("calibrate: %w", err)
 		}
 		n, _, _ := cal.counts()
-		peak := float64(n) / time.Since(t0).Seconds()
+		tEnd := time.Now()
+		peak := float64(n) / tEnd.Sub(t0).Seconds()
+		if h := half.Load(); h >= 0 {
+			peak = float64(n-h) / tEnd.Sub(t0.Add(cfg.CalibrateFor/2)).Seconds()
+		}
 		cfg.Rate = peak * cfg.PeakFraction
 		res.Extra["calibrated_peak_rps"] = peak
 		fmt.Fprintf(progress, "calibrated peak %.0f records/s; e2e at %.0f records/s\n", peak, cfg.Rate)
