@@ -47,6 +47,7 @@ func main() {
 	timeout := fs.Duration("timeout", 60*time.Second, "bound on the whole command")
 	sep := fs.String("sep", ":", "key/value separator for gen")
 	group := fs.String("group", "", "consumer group for saramagroup")
+	kversion := fs.String("kafka-version", "2.8.0", "the Kafka version sarama speaks (its protocol versions follow)")
 	_ = fs.Parse(os.Args[2:])
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -70,7 +71,7 @@ func main() {
 	case "codecs":
 		err = checkCodecs(ctx, *brokers, *topic, *codec, os.Stdout)
 	case "sarama":
-		err = runSarama(ctx, *brokers, *topic, *codec, *n, *partitions, os.Stdout)
+		err = runSarama(ctx, *brokers, *topic, *codec, *kversion, *n, *partitions, os.Stdout)
 	case "kafkago":
 		err = runKafkaGo(ctx, *brokers, *topic, *codec, *n, *partitions, os.Stdout)
 	case "saramagroup":

@@ -29,14 +29,18 @@ func saramaCodec(codec string) (sarama.CompressionCodec, error) {
 // runSarama: metadata, create topic, produce n keyed records with a sync
 // producer (acks=all), consume every partition from the oldest offset to
 // the high watermark, print the records.
-func runSarama(ctx context.Context, brokers, topic, codec string, n, partitions int, out io.Writer) error {
+func runSarama(ctx context.Context, brokers, topic, codec, kafkaVersion string, n, partitions int, out io.Writer) error {
 	comp, err := saramaCodec(codec)
 	if err != nil {
 		return err
 	}
+	version, err := sarama.ParseKafkaVersion(kafkaVersion)
+	if err != nil {
+		return fmt.Errorf("kafka version: %w", err)
+	}
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "kavka-interop-sarama"
-	cfg.Version = sarama.V2_8_0_0
+	cfg.Version = version
 	cfg.Producer.Compression = comp
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Return.Successes = true
