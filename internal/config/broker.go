@@ -28,6 +28,23 @@ type Broker struct {
 	// DataDir is log.dirs, else log.dir (default ./kavka-data).
 	DataDir string
 
+	// ProcessRoles is process.roles ("broker", "controller"); empty is the
+	// single-node mode (see Quorum).
+	ProcessRoles []string
+	// Voters is controller.quorum.voters.
+	Voters []Voter
+	// ControllerListenerNames is controller.listener.names.
+	ControllerListenerNames []string
+	// ControllerListen is the HOST:PORT of the first listener named in
+	// controller.listener.names, or empty.
+	ControllerListen string
+	// BrokerSessionTimeoutMs is broker.session.timeout.ms.
+	BrokerSessionTimeoutMs int64
+	// BrokerHeartbeatIntervalMs is broker.heartbeat.interval.ms.
+	BrokerHeartbeatIntervalMs int64
+	// listeners is the text of listeners, split by load.
+	listeners string
+
 	// NumPartitions is num.partitions, for topics created without a count.
 	NumPartitions int32
 	// DefaultReplicationFactor is default.replication.factor.
@@ -165,6 +182,7 @@ func (b *Broker) load() error {
 		}
 		d.broker(b, v)
 	}
+	b.Listen, b.ControllerListen = splitListeners(b.listeners, b.ControllerListenerNames)
 	if _, ok := b.set["advertised.listeners"]; !ok {
 		b.AdvertisedListener = b.Listen
 	}
@@ -173,6 +191,12 @@ func (b *Broker) load() error {
 	}
 	if _, ok := b.set["broker.rack"]; !ok {
 		b.Rack = ""
+	}
+	if _, ok := b.set["process.roles"]; !ok {
+		b.ProcessRoles = nil
+	}
+	if _, ok := b.set["controller.quorum.voters"]; !ok {
+		b.Voters = nil
 	}
 	t, err := b.ResolveTopic(nil)
 	if err != nil {

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"encoding/base64"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -16,9 +17,22 @@ import (
 type Image struct {
 	ClusterID    string
 	ControllerID int32
-	Brokers      []Broker // sorted by NodeID
-	Topics       map[string]*Topic
-	TopicsByID   map[[16]byte]*Topic
+	// Brokers are the live brokers (registered and not fenced in cluster
+	// mode; this node and its static peers otherwise), sorted by NodeID:
+	// what Metadata lists and where new replicas are placed.
+	Brokers    []Broker
+	Topics     map[string]*Topic
+	TopicsByID map[[16]byte]*Topic
+
+	// Registrations are every registered broker, fenced or not, sorted by
+	// NodeID (cluster mode only; Kafka's BrokerRegistration in the image).
+	Registrations []Registration
+	// Offset is the metadata log offset (raft index) of the last record
+	// batch applied; 0 in single-node mode.
+	Offset int64
+
+	// quorum is set in cluster mode: Brokers derive from Registrations.
+	quorum bool
 
 	// names is the sorted list of topic names.
 	names []string
@@ -32,6 +46,42 @@ type Broker struct {
 	Host   string
 	Port   int32
 	Rack   *string
+}
+
+// Registration is a broker registered with the controller (Kafka's
+// RegisterBrokerRecord plus Fence/UnfenceBrokerRecord and
+// BrokerRegistrationChangeRecord).
+type Registration struct {
+	Broker
+	// Epoch is the broker epoch: the offset of its registration record.
+	Epoch int64
+	// RaftAddr is where the broker's raft transport listens (learners are
+	// pushed the metadata log there).
+	RaftAddr string
+	// Fenced brokers lead nothing and are not in Metadata.
+	Fenced bool
+	// ShuttingDown is set by a controlled shutdown until the broker
+	// registers again.
+	ShuttingDown bool
+}
+
+// Registration returns the registration of broker id, or nil.
+func (im *Image) Registration(id int32) *Registration {
+	i, ok := slices.BinarySearchFunc(im.Registrations, id, func(r Registration, id int32) int { return int(r.NodeID) - int(id) })
+	if !ok {
+		return nil
+	}
+	return &im.Registrations[i]
+}
+
+// Live reports whether broker id may lead and be placed on: registered and
+// unfenced in cluster mode, listed in single-node mode.
+func (im *Image) Live(id int32) bool {
+	if !im.quorum {
+		return im.Broker(id) != nil
+	}
+	r := im.Registration(id)
+	return r != nil && !r.Fenced && !r.ShuttingDown
 }
 
 // Topic is one topic.
@@ -118,6 +168,13 @@ const (
 	recPartition   = "partition"   // PartitionRecord: TopicID, Partition, Replicas, ISR, Leader, LeaderEpoch
 	recConfig      = "config"      // ConfigRecord: ResourceType 2 (topic), ResourceName, Name, Value (nil = delete)
 	recRemoveTopic = "removeTopic" // RemoveTopicRecord: TopicID
+
+	// Cluster mode only.
+	recRegisterBroker = "registerBroker" // RegisterBrokerRecord: BrokerID, BrokerEpoch (0 = this batch's offset), endpoint, Rack, RaftAddr; fenced
+	recFenceBroker    = "fenceBroker"    // FenceBrokerRecord: BrokerID, BrokerEpoch
+	recUnfenceBroker  = "unfenceBroker"  // UnfenceBrokerRecord: BrokerID, BrokerEpoch
+	recShutdownBroker = "shutdownBroker" // BrokerRegistrationChangeRecord InControlledShutdown: BrokerID, BrokerEpoch
+	recCluster        = "cluster"        // the cluster id (Kavka; Kafka keeps it in meta.properties only)
 )
 
 // Config resource types, as in Kafka's ConfigResource.Type.
@@ -140,6 +197,15 @@ type record struct {
 	ResourceType int8    `json:"resourceType,omitempty"`
 	ResourceName string  `json:"resourceName,omitempty"`
 	Value        *string `json:"value,omitempty"`
+
+	BrokerID    int32   `json:"brokerId,omitempty"`
+	BrokerEpoch int64   `json:"brokerEpoch,omitempty"`
+	Host        string  `json:"host,omitempty"`
+	Port        int32   `json:"port,omitempty"`
+	Rack        *string `json:"rack,omitempty"`
+	RaftAddr    string  `json:"raftAddr,omitempty"`
+	Fenced      bool    `json:"fenced,omitempty"`
+	Shutdown    bool    `json:"shutdown,omitempty"`
 }
 
 // uuid is a topic id, stored in JSON as 32 hex digits.
@@ -161,6 +227,8 @@ type builder struct {
 	im      *Image
 	touched map[string]bool // topics already copied
 	renamed bool            // the set of topic names changed
+	regs    bool            // Registrations copied (and Brokers to recompute)
+	offset  int64           // offset of the batch being applied (cluster mode)
 }
 
 func newBuilder(prev *Image) *builder {
@@ -168,6 +236,15 @@ func newBuilder(prev *Image) *builder {
 	im.Topics = maps.Clone(prev.Topics)
 	im.TopicsByID = maps.Clone(prev.TopicsByID)
 	return &builder{im: &im, touched: map[string]bool{}}
+}
+
+// registration returns a private copy of broker id's registration, or nil.
+func (b *builder) registration(id int32) *Registration {
+	if !b.regs {
+		b.im.Registrations = slices.Clone(b.im.Registrations)
+		b.regs = true
+	}
+	return b.im.Registration(id)
 }
 
 // mutable returns a private copy of the topic with id, or nil.
@@ -242,6 +319,40 @@ func (b *builder) apply(r *record) error {
 		delete(b.touched, t.Name)
 		b.im.partitions -= len(t.Partitions)
 		b.renamed = true
+	case recRegisterBroker:
+		if !b.im.quorum {
+			return fmt.Errorf("broker registration %d in single-node mode", r.BrokerID)
+		}
+		epoch := r.BrokerEpoch
+		if epoch == 0 {
+			epoch = b.offset
+		}
+		reg := Registration{Broker: Broker{NodeID: r.BrokerID, Host: r.Host, Port: r.Port, Rack: r.Rack},
+			Epoch: epoch, RaftAddr: r.RaftAddr, Fenced: r.Fenced, ShuttingDown: r.Shutdown}
+		if cur := b.registration(r.BrokerID); cur != nil {
+			*cur = reg
+		} else {
+			b.im.Registrations = append(b.im.Registrations, reg)
+			slices.SortFunc(b.im.Registrations, func(x, y Registration) int { return int(x.NodeID) - int(y.NodeID) })
+		}
+	case recFenceBroker, recUnfenceBroker, recShutdownBroker:
+		reg := b.registration(r.BrokerID)
+		if reg == nil || reg.Epoch != r.BrokerEpoch {
+			return fmt.Errorf("%s record for broker %d epoch %d: not registered in that epoch", r.Type, r.BrokerID, r.BrokerEpoch)
+		}
+		switch r.Type {
+		case recFenceBroker:
+			reg.Fenced = true
+		case recUnfenceBroker:
+			reg.Fenced, reg.ShuttingDown = false, false
+		default:
+			reg.ShuttingDown = true
+		}
+	case recCluster:
+		if r.Name == "" {
+			return errors.New("cluster record without an id")
+		}
+		b.im.ClusterID = r.Name
 	default:
 		return fmt.Errorf("unknown record type %q", r.Type)
 	}
@@ -258,6 +369,14 @@ func (b *builder) finish() *Image {
 		sort.Strings(names)
 		b.im.names = names
 	}
+	if b.regs {
+		b.im.Brokers = b.im.Brokers[:0:0]
+		for _, r := range b.im.Registrations {
+			if !r.Fenced && !r.ShuttingDown {
+				b.im.Brokers = append(b.im.Brokers, r.Broker)
+			}
+		}
+	}
 	im := b.im
 	b.im = nil
 	return im
@@ -266,6 +385,13 @@ func (b *builder) finish() *Image {
 // snapshotRecords returns records that rebuild im's topics from nothing.
 func snapshotRecords(im *Image) []record {
 	var out []record
+	if im.quorum {
+		out = append(out, record{Type: recCluster, Name: im.ClusterID})
+	}
+	for _, r := range im.Registrations {
+		out = append(out, record{Type: recRegisterBroker, BrokerID: r.NodeID, BrokerEpoch: r.Epoch, Host: r.Host, Port: r.Port,
+			Rack: r.Rack, RaftAddr: r.RaftAddr, Fenced: r.Fenced, Shutdown: r.ShuttingDown})
+	}
 	for _, name := range im.names {
 		t := im.Topics[name]
 		out = append(out, record{Type: recTopic, Name: t.Name, TopicID: t.ID})

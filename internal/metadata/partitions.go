@@ -24,8 +24,15 @@ var ErrIneligibleReplica = errors.New("metadata: ineligible replica")
 // Mirrors ReplicationControlManager.alterPartition, without the broker
 // liveness check (KIP-903) that a controller with registrations adds.
 func (s *Store) AlterPartition(topic string, partition, leaderID, leaderEpoch, partitionEpoch int32, isr []int32) error {
+	if s.remote(false) {
+		return s.forward(&Command{Op: OpAlterPartition, Topic: topic, Partition: partition, LeaderID: leaderID,
+			LeaderEpoch: leaderEpoch, PartEpoch: partitionEpoch, ISR: slices.Clone(isr)})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.activeLocked(false); err != nil {
+		return err
+	}
 	t, p, err := s.partitionLocked(topic, partition)
 	if err != nil {
 		return err
@@ -37,9 +44,14 @@ func (s *Store) AlterPartition(topic string, partition, leaderID, leaderEpoch, p
 	if !slices.Contains(isr, p.Leader) {
 		return fmt.Errorf("%w: ISR %v of %s-%d lacks the leader %d", ErrIneligibleReplica, isr, topic, partition, p.Leader)
 	}
+	im := s.image.Load()
 	for i, id := range isr {
 		if !slices.Contains(p.Replicas, id) || slices.Contains(isr[:i], id) {
 			return fmt.Errorf("%w: ISR %v of %s-%d (replicas %v)", ErrIneligibleReplica, isr, topic, partition, p.Replicas)
+		}
+		// KIP-841: a fenced or shutting-down broker may not join an ISR.
+		if im.quorum && !slices.Contains(p.ISR, id) && !im.Live(id) {
+			return fmt.Errorf("%w: broker %d proposed for the ISR of %s-%d is fenced or shutting down", ErrIneligibleReplica, id, topic, partition)
 		}
 	}
 	np := *p
@@ -54,6 +66,9 @@ func (s *Store) AlterPartition(topic string, partition, leaderID, leaderEpoch, p
 func (s *Store) ElectLeader(topic string, partition, leader int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.activeLocked(false); err != nil {
+		return err
+	}
 	t, p, err := s.partitionLocked(topic, partition)
 	if err != nil {
 		return err
@@ -78,6 +93,17 @@ func (s *Store) FenceBroker(id int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	im := s.image.Load()
+	if s.replicated {
+		if err := s.activeLocked(false); err != nil {
+			return err
+		}
+		reg := im.Registration(id)
+		if reg == nil {
+			return fmt.Errorf("%w: broker %d is not registered", ErrStaleBrokerEpoch, id)
+		}
+		_, err := s.proposeLocked(append(s.leaveChanges(im, id, false), record{Type: recFenceBroker, BrokerID: id, BrokerEpoch: reg.Epoch}))
+		return err
+	}
 	var recs []record
 	for _, name := range im.TopicNames() {
 		t := im.Topics[name]
@@ -115,6 +141,17 @@ func (s *Store) UnfenceBroker(id int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	im := s.image.Load()
+	if s.replicated {
+		if err := s.activeLocked(false); err != nil {
+			return err
+		}
+		reg := im.Registration(id)
+		if reg == nil {
+			return fmt.Errorf("%w: broker %d is not registered", ErrStaleBrokerEpoch, id)
+		}
+		_, err := s.proposeLocked(append([]record{{Type: recUnfenceBroker, BrokerID: id, BrokerEpoch: reg.Epoch}}, s.joinChanges(im, id)...))
+		return err
+	}
 	var recs []record
 	for _, name := range im.TopicNames() {
 		t := im.Topics[name]

@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -70,33 +69,31 @@ type Store struct {
 
 	image atomic.Pointer[Image]
 
+	// Cluster mode (OpenReplicated); immutable after SetQuorum.
+	replicated bool
+	qopts      QuorumOptions
+	q          Quorum
+	fwd        Forwarder
+
 	mu sync.Mutex
-	// The fields below are guarded by mu.
+	// The fields below are guarded by mu, which serializes mutations (and,
+	// in cluster mode, proposals: one batch in flight).
 	f      vfs.File
 	size   int64 // bytes of the log known good
-	subs   []func(prev, next *Image)
 	failed error // set when a write could not be undone; every later mutation fails
 	closed bool
+	ctl    ctlState // cluster mode: the active controller's state
+
+	// pubMu serializes publishing images and running subscribers (by
+	// commitLocked in single-node mode, by ApplyCommitted in cluster mode,
+	// on the log's goroutine). Lock order: mu, then pubMu.
+	pubMu sync.Mutex
+	subs  []func(prev, next *Image) // guarded by pubMu
 }
 
 // Open opens (creating if needed) the metadata under dataDir and replays it.
 func Open(fsys vfs.FS, dataDir string, opts Options) (*Store, error) {
-	if opts.Config == nil {
-		c := config.Defaults()
-		opts.Config = &c
-	}
-	if opts.MaxPartitions <= 0 {
-		opts.MaxPartitions = DefaultMaxPartitions
-	}
-	if opts.Rand == nil {
-		opts.Rand = rand.Reader
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real
-	}
+	fillOptions(&opts)
 	s := &Store{fs: fsys, dir: fsys.PathJoin(dataDir, logDirName), opts: opts}
 	if err := fsys.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create metadata dir: %w", err)
@@ -128,8 +125,8 @@ func (s *Store) Image() *Image { return s.image.Load() }
 // methods (the store's lock is held); it should be quick. Subscribe returns
 // the current image: the prev of fn's first call.
 func (s *Store) Subscribe(fn func(prev, next *Image)) *Image {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
 	s.subs = append(s.subs, fn)
 	return s.image.Load()
 }
@@ -142,6 +139,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.f == nil {
+		return nil
+	}
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("close metadata log: %w", err)
 	}
@@ -156,6 +156,12 @@ func (s *Store) commitLocked(recs []record, validateOnly bool) (*Image, error) {
 	}
 	if s.failed != nil {
 		return nil, s.failed
+	}
+	if s.replicated && !validateOnly {
+		if err := s.activeLocked(false); err != nil {
+			return nil, err
+		}
+		return s.proposeLocked(recs)
 	}
 	prev := s.image.Load()
 	b := newBuilder(prev)
@@ -184,10 +190,9 @@ func (s *Store) commitLocked(recs []record, validateOnly bool) (*Image, error) {
 		return nil, err
 	}
 	s.size += int64(len(line))
-	s.image.Store(next)
-	for _, fn := range s.subs {
-		fn(prev, next)
-	}
+	s.pubMu.Lock()
+	s.publishLocked(prev, next)
+	s.pubMu.Unlock()
 	return next, nil
 }
 

@@ -36,8 +36,20 @@ func (s *Store) CreateTopic(req CreateTopicRequest, validateOnly bool) (*Topic, 
 	if req.Name == ClusterMetadataTopic {
 		return nil, newErr(ErrInvalidTopic, "Topic name %s is reserved for the cluster metadata log", req.Name)
 	}
+	if s.remote(validateOnly) {
+		if err := s.forward(&Command{Op: OpCreateTopic, Topic: req.Name, Create: req}); err != nil {
+			return nil, err
+		}
+		if t := s.Image().Topic(req.Name); t != nil {
+			return t, nil
+		}
+		return nil, newErr(ErrUnknownTopic, "Topic '%s' was deleted right after its creation.", req.Name)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.activeLocked(validateOnly); err != nil {
+		return nil, err
+	}
 	im := s.image.Load()
 	if im.Topics[req.Name] != nil {
 		return nil, newErr(ErrTopicExists, "Topic '%s' already exists.", req.Name)
@@ -137,6 +149,9 @@ func (s *Store) assign(im *Image, req CreateTopicRequest) ([][]int32, error) {
 	}
 	if err := s.checkPartitionLimit(im, int(parts)); err != nil {
 		return nil, err
+	}
+	if im.quorum {
+		return place(im, int(parts), int(rf)), nil
 	}
 	return roundRobin(im.Brokers, 0, int(parts), int(rf)), nil
 }
@@ -246,8 +261,14 @@ func (s *Store) newTopicID(im *Image) ([16]byte, error) {
 
 // DeleteTopic deletes the named topic.
 func (s *Store) DeleteTopic(name string) error {
+	if s.remote(false) {
+		return s.forward(&Command{Op: OpDeleteTopic, Topic: name})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.activeLocked(false); err != nil {
+		return err
+	}
 	t := s.image.Load().Topics[name]
 	if t == nil {
 		return newErr(ErrUnknownTopic, "This server does not host this topic-partition.")
@@ -258,8 +279,18 @@ func (s *Store) DeleteTopic(name string) error {
 
 // DeleteTopicByID deletes the topic with id and returns its name.
 func (s *Store) DeleteTopicByID(id [16]byte) (string, error) {
+	if s.remote(false) {
+		name := ""
+		if t := s.Image().TopicByID(id); t != nil {
+			name = t.Name
+		}
+		return name, s.forward(&Command{Op: OpDeleteTopicByID, TopicID: id, Topic: name})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.activeLocked(false); err != nil {
+		return "", err
+	}
 	t := s.image.Load().TopicsByID[id]
 	if t == nil {
 		return "", newErr(ErrUnknownTopic, "This server does not host this topic ID.")
@@ -271,8 +302,20 @@ func (s *Store) DeleteTopicByID(id [16]byte) (string, error) {
 // CreatePartitions grows the named topic to total partitions. assignment,
 // when not nil, gives the replicas of each new partition.
 func (s *Store) CreatePartitions(name string, total int32, assignment [][]int32, validateOnly bool) (*Topic, error) {
+	if s.remote(validateOnly) {
+		if err := s.forward(&Command{Op: OpCreatePartitions, Topic: name, Total: total, Assignment: assignment}); err != nil {
+			return nil, err
+		}
+		if t := s.Image().Topic(name); t != nil {
+			return t, nil
+		}
+		return nil, newErr(ErrUnknownTopic, "The topic '%s' does not exist.", name)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.activeLocked(validateOnly); err != nil {
+		return nil, err
+	}
 	im := s.image.Load()
 	t := im.Topics[name]
 	if t == nil {
@@ -301,7 +344,11 @@ func (s *Store) CreatePartitions(name string, total int32, assignment [][]int32,
 		if rf > len(im.Brokers) {
 			return nil, newErr(ErrInvalidReplicationFactor, "Unable to replicate the partition %d time(s): only %d broker(s) are registered.", rf, len(im.Brokers))
 		}
-		assignment = roundRobin(im.Brokers, int(cur), add, rf)
+		if im.quorum {
+			assignment = place(im, add, rf)
+		} else {
+			assignment = roundRobin(im.Brokers, int(cur), add, rf)
+		}
 	}
 	recs := make([]record, add)
 	for i := range recs {
@@ -317,8 +364,14 @@ func (s *Store) CreatePartitions(name string, total int32, assignment [][]int32,
 // SetTopicConfigs replaces all config overrides of the named topic with
 // configs (an empty map removes them all).
 func (s *Store) SetTopicConfigs(name string, configs map[string]string, validateOnly bool) error {
+	if s.remote(validateOnly) {
+		return s.forward(&Command{Op: OpSetTopicConfigs, Topic: name, Configs: maps.Clone(configs)})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.activeLocked(validateOnly); err != nil {
+		return err
+	}
 	t := s.image.Load().Topics[name]
 	if t == nil {
 		return newErr(ErrUnknownTopic, "The topic '%s' does not exist.", name)
