@@ -125,12 +125,25 @@ func newTopicCmd() *cobra.Command {
 
 	var allConfigs bool
 	describe := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Describe a topic: partitions, leaders, replicas, ISR and configs",
-		Args:  cobra.ExactArgs(1),
+		Use:   "describe [NAME]",
+		Short: "Describe a topic (or every topic): partitions, leaders, replicas, ISR and configs",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
-				return describeTopic(ctx, adm, cmd.OutOrStdout(), args[0], allConfigs)
+				names := args
+				if len(names) == 0 {
+					topics, err := adm.ListTopics(ctx)
+					if err != nil {
+						return fmt.Errorf("list topics: %w", err)
+					}
+					names = topics.Names()
+				}
+				for _, name := range names {
+					if err := describeTopic(ctx, adm, cmd.OutOrStdout(), name, allConfigs); err != nil {
+						return err
+					}
+				}
+				return nil
 			})
 		},
 	}

@@ -47,6 +47,27 @@ func TestTopicLifecycle(t *testing.T) {
 		}
 	}
 
+	out = run(t, b, "", "topic", "describe", "orders", "--all-configs")
+	for _, want := range []string{"retention.ms=3600000", "cleanup.policy=delete", "segment.bytes="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe --all-configs lacks %q:\n%s", want, out)
+		}
+	}
+	out = run(t, b, "", "topic", "describe")
+	if !strings.Contains(out, "Topic: orders") || !strings.Contains(out, "Topic: payments") {
+		t.Errorf("describe without a name should describe every topic:\n%s", out)
+	}
+
+	// Kafka's validation and error codes come through.
+	if _, errOut, err := b.CLI("", "topic", "create", "bad", "--partitions", "1", "--config", "retention.ms=soon"); err == nil ||
+		!strings.Contains(errOut, "INVALID_CONFIG") {
+		t.Errorf("create with retention.ms=soon: err = %v, stderr = %q; want INVALID_CONFIG", err, errOut)
+	}
+	if _, errOut, err := b.CLI("", "topic", "create", "bad/name", "--partitions", "1"); err == nil ||
+		!strings.Contains(errOut, "INVALID_TOPIC_EXCEPTION") {
+		t.Errorf("create bad/name: err = %v, stderr = %q; want INVALID_TOPIC_EXCEPTION", err, errOut)
+	}
+
 	// Creating it again fails with Kafka's TOPIC_ALREADY_EXISTS.
 	if _, errOut, err := b.CLI("", "topic", "create", "orders", "--partitions", "1"); err == nil ||
 		!strings.Contains(errOut, "TOPIC_ALREADY_EXISTS") {
