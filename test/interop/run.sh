@@ -64,10 +64,16 @@ ensure_deb() {
 		timeout 300 apt-get update -qq >"$WORK/apt-update.log" 2>&1
 		APT_UPDATED=1
 	fi
-	if ! DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$pkg" >"$WORK/apt-$pkg.log" 2>&1; then
-		echo "apt-get install $pkg failed: $(tail -n 1 "$WORK/apt-$pkg.log")"
-		return 1
+	if DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$pkg" >"$WORK/apt-$pkg.log" 2>&1; then
+		return 0
 	fi
+	if [ -z "$APT_UPDATED" ]; then # stale package lists: update once and retry
+		timeout 300 apt-get update -qq >"$WORK/apt-update.log" 2>&1
+		APT_UPDATED=1
+		DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$pkg" >"$WORK/apt-$pkg.log" 2>&1 && return 0
+	fi
+	echo "apt-get install $pkg failed: $(tail -n 1 "$WORK/apt-$pkg.log")"
+	return 1
 }
 
 wants() { local c; for c in "${CLIENTS[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
