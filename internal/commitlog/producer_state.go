@@ -143,6 +143,31 @@ type ProducerAppendResult struct {
 // that would open a transaction on this partition (KIP-890 part 1): an
 // error rejects the batch.
 func (l *Log) AppendProducer(records []byte, leaderEpoch int32, verify func(producerID int64, epoch int16) error) (ProducerAppendResult, error) {
+	return l.appendProducer(records, leaderEpoch, verify, false)
+}
+
+// AppendCoordinator appends a transactional batch a coordinator wrote on a
+// producer's behalf: the group coordinator's offset records of a
+// TxnOffsetCommit (KIP-98), in __consumer_offsets. Mirrors Kafka's
+// AppendOrigin.COORDINATOR: sequences are not checked (Kafka writes -1;
+// record validation here refuses a producer id without a sequence, so the
+// group coordinator writes 0), only the producer epoch (older:
+// ErrInvalidProducerEpoch); the batch opens or continues the producer's
+// transaction on this partition and holds the last stable offset until its
+// marker.
+func (l *Log) AppendCoordinator(records []byte, leaderEpoch int32) (AppendResult, error) {
+	h, err := record.ParseHeader(records)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if h.ProducerID < 0 || !h.Transactional() || h.Control() {
+		return AppendResult{}, fmt.Errorf("%w: coordinator batch must be transactional", record.ErrInvalid)
+	}
+	res, err := l.appendProducer(records, leaderEpoch, nil, true)
+	return res.AppendResult, err
+}
+
+func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(producerID int64, epoch int16) error, coordinator bool) (ProducerAppendResult, error) {
 	h, err := record.ParseHeader(records)
 	if err != nil {
 		return ProducerAppendResult{}, err
@@ -163,11 +188,17 @@ func (l *Log) AppendProducer(records []byte, leaderEpoch int32, verify func(prod
 	now := l.nowMs()
 	l.maybeExpireProducersLocked(now)
 	e := ps.producers[h.ProducerID]
-	if dup, ok := checkDuplicate(e, &h); ok {
-		return ProducerAppendResult{AppendResult: dup, Duplicate: true}, nil
-	}
-	if err := checkProducerBatch(e, &h); err != nil {
-		return ProducerAppendResult{}, err
+	if coordinator {
+		if e != nil && h.ProducerEpoch < e.epoch {
+			return ProducerAppendResult{}, fmt.Errorf("%w: batch epoch %d, producer %d at epoch %d", ErrInvalidProducerEpoch, h.ProducerEpoch, h.ProducerID, e.epoch)
+		}
+	} else {
+		if dup, ok := checkDuplicate(e, &h); ok {
+			return ProducerAppendResult{AppendResult: dup, Duplicate: true}, nil
+		}
+		if err := checkProducerBatch(e, &h); err != nil {
+			return ProducerAppendResult{}, err
+		}
 	}
 	opens := h.Transactional() && (e == nil || e.txnFirstOffset < 0)
 	if opens && verify != nil {
@@ -347,7 +378,7 @@ func (ps *producerStates) applyBatch(h *record.Header) {
 		e.epoch = h.ProducerEpoch
 		e.batches = e.batches[:0]
 	}
-	if h.NumRecords > 0 || h.BaseSequence >= 0 {
+	if h.BaseSequence >= 0 {
 		if len(e.batches) == maxBatchesPerProducer {
 			copy(e.batches, e.batches[1:])
 			e.batches = e.batches[:maxBatchesPerProducer-1]

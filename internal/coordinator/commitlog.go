@@ -87,12 +87,51 @@ func (p *PartitionLog) WaitDurable(ctx context.Context, offset int64) error {
 	return nil
 }
 
+// AppendTxn implements TxnLog: one transactional batch of the producer,
+// appended with the commit log's coordinator-origin checks (the producer's
+// epoch) so that the partition's producer state and last stable offset
+// follow the transaction. The base sequence is 0, not Kafka's -1, which
+// record validation refuses for a batch with a producer id; nothing reads
+// it.
+func (p *PartitionLog) AppendTxn(pid int64, epoch int16, recs []Record) (int64, error) {
+	if len(recs) == 0 {
+		return 0, errors.New("append: no records")
+	}
+	b := record.NewBuilder(record.BuilderOptions{
+		BaseTimestamp: p.clock.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: 0,
+		Transactional: true, PartitionLeaderEpoch: -1,
+	})
+	for i, r := range recs {
+		b.Add(record.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value})
+	}
+	out, err := b.Build(nil)
+	if err != nil {
+		return 0, fmt.Errorf("encode batch: %w", err)
+	}
+	res, err := p.log.AppendCoordinator(out, p.leaderEpoch)
+	if err != nil {
+		return 0, fmt.Errorf("append to %s-%d: %w", p.log.Topic(), p.log.Partition(), err)
+	}
+	return res.LastOffset, nil
+}
+
 // replayReadBytes is how much Replay reads at a time.
 const replayReadBytes = 1 << 20
 
 // Replay implements Log: it reads every batch from the log start offset to
-// the log end offset, skipping control batches.
+// the log end offset, skipping control batches and transactional ones.
 func (p *PartitionLog) Replay(ctx context.Context, fn func(int64, Record) error) error {
+	return p.ReplayTxn(ctx, func(off int64, r Record, b Batch) error {
+		if b.Transactional {
+			return nil
+		}
+		return fn(off, r)
+	})
+}
+
+// ReplayTxn implements TxnLog. A control batch that is not a transaction
+// marker is skipped.
+func (p *PartitionLog) ReplayTxn(ctx context.Context, fn func(int64, Record, Batch) error) error {
 	end := p.log.LogEndOffset()
 	off := p.log.LogStartOffset()
 	for off < end {
@@ -123,19 +162,34 @@ func (p *PartitionLog) Replay(ctx context.Context, fn func(int64, Record) error)
 				break
 			}
 			next = h.NextOffset()
-			if h.Control() {
-				continue
+			info := Batch{ProducerID: -1, ProducerEpoch: -1}
+			if h.Transactional() {
+				info = Batch{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, Transactional: true}
 			}
 			recs, err := record.DecodeRecords(batch, 64<<20)
 			if err != nil {
 				return fmt.Errorf("decode batch at %d: %w", h.BaseOffset, err)
+			}
+			if h.Control() {
+				if !h.Transactional() || len(recs) == 0 || h.BaseOffset < off {
+					continue
+				}
+				typ, err := record.ParseControlRecord(recs[0].Key)
+				if err != nil || (typ != record.ControlCommit && typ != record.ControlAbort) {
+					continue
+				}
+				info.Marker, info.Commit = true, typ == record.ControlCommit
+				if err := fn(h.BaseOffset, Record{}, info); err != nil {
+					return err
+				}
+				continue
 			}
 			for _, r := range recs {
 				o := h.BaseOffset + int64(r.OffsetDelta)
 				if o < off {
 					continue
 				}
-				if err := fn(o, Record{Key: r.Key, Value: r.Value}); err != nil {
+				if err := fn(o, Record{Key: r.Key, Value: r.Value}, info); err != nil {
 					return err
 				}
 			}

@@ -62,6 +62,7 @@ type shard struct {
 	log         coordinator.Log // nil until loaded
 	groups      map[string]*Group
 	lastExpired time.Time
+	txnPending  txnOffsets // TxnOffsetCommit offsets until their marker (txn.go)
 }
 
 // PartitionFor returns the partition of __consumer_offsets that owns group.
@@ -101,15 +102,32 @@ func (s *shard) loadLocked(ctx context.Context) error {
 		return fmt.Errorf("open %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
 	}
 	s.groups = make(map[string]*Group)
+	s.txnPending = nil
 	now := s.c.clock.Now()
-	err = l.Replay(ctx, func(off int64, r coordinator.Record) error {
-		if err := s.replayLocked(r, now); err != nil {
-			return fmt.Errorf("offset %d: %w", off, err)
-		}
-		return nil
-	})
+	if tl, ok := l.(coordinator.TxnLog); ok {
+		err = tl.ReplayTxn(ctx, func(off int64, r coordinator.Record, b coordinator.Batch) error {
+			var rerr error
+			if b.Transactional {
+				rerr = s.replayTxnLocked(r, b, now)
+			} else {
+				rerr = s.replayLocked(r, now)
+			}
+			if err := rerr; err != nil {
+				return fmt.Errorf("offset %d: %w", off, err)
+			}
+			return nil
+		})
+	} else {
+		err = l.Replay(ctx, func(off int64, r coordinator.Record) error {
+			if err := s.replayLocked(r, now); err != nil {
+				return fmt.Errorf("offset %d: %w", off, err)
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		s.groups = nil
+		s.txnPending = nil
 		return fmt.Errorf("load %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
 	}
 	s.finishLoadLocked(now)
@@ -123,6 +141,7 @@ func (s *shard) loadLocked(ctx context.Context) error {
 func (s *shard) unloadLocked() {
 	s.log = nil
 	s.groups = nil
+	s.txnPending = nil
 }
 
 // groupLocked returns group id, creating it Empty. s.mu must be held.

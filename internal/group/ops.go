@@ -474,6 +474,7 @@ func (s *shard) commit(now time.Time, eff *effects, req CommitRequest, reply fun
 		}
 		o.CommitTime = now
 		g.offsets[tp] = o
+		s.supersedeTxnLocked(g.id, tp)
 		eff.record(offsetRecord(g.id, tp, o))
 		errs[tp] = nil
 	}

@@ -122,6 +122,7 @@ func (s *shard) replayLocked(r coordinator.Record, now time.Time) error {
 			o.LeaderEpoch = v.LeaderEpoch
 		}
 		s.groupLocked(k.Group, now).offsets[tp] = o
+		s.supersedeTxnLocked(k.Group, tp)
 		return nil
 	case 2:
 		var k kmsg.GroupMetadataKey

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/group"
@@ -16,8 +17,8 @@ import (
 //	v3: ThrottleMillis
 //	v5: LeaderEpoch (KIP-320)
 //	v6: flexible versions
-//	v7: RequireStable (KIP-447): no pending transactional offsets exist
-//	    until transactions do, so it never yields UNSTABLE_OFFSET_COMMIT
+//	v7: RequireStable (KIP-447): a partition with transactional offsets
+//	    waiting for their marker gets UNSTABLE_OFFSET_COMMIT
 //	v8: batched Groups (KIP-709)
 //	v9: MemberID/MemberEpoch for KIP-848 groups (ignored for classic groups)
 //	v10: topic ids — not advertised
@@ -34,7 +35,7 @@ func (h *Handlers) offsetFetch(ctx context.Context, rc *RequestContext, req *kms
 			}
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			res, code := h.fetchGroupOffsets(ctx, rc, rg.Group, topics)
+			res, code := h.fetchGroupOffsets(ctx, rc, rg.Group, topics, req.RequireStable)
 			g.ErrorCode = code
 			for _, t := range res {
 				gt := kmsg.NewOffsetFetchResponseGroupTopic()
@@ -57,7 +58,7 @@ func (h *Handlers) offsetFetch(ctx context.Context, rc *RequestContext, req *kms
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
 	}
-	res, code := h.fetchGroupOffsets(ctx, rc, req.Group, topics)
+	res, code := h.fetchGroupOffsets(ctx, rc, req.Group, topics, req.Version >= 7 && req.RequireStable)
 	if code != 0 && req.Version < 2 {
 		// No top-level error code before v2: every partition carries it.
 		res = requestedTopics(topics)
@@ -75,11 +76,16 @@ func (h *Handlers) offsetFetch(ctx context.Context, rc *RequestContext, req *kms
 // fetchGroupOffsets returns one group's offsets in the v0–v7 response shape
 // and the group-level error code. topics nil means every committed
 // partition; a requested partition without a commit gets offset -1.
-func (h *Handlers) fetchGroupOffsets(ctx context.Context, rc *RequestContext, grp string, topics map[string][]int32) ([]kmsg.OffsetFetchResponseTopic, int16) {
+func (h *Handlers) fetchGroupOffsets(ctx context.Context, rc *RequestContext, grp string, topics map[string][]int32, requireStable bool) ([]kmsg.OffsetFetchResponseTopic, int16) {
 	gc, err := h.groups()
 	var offsets map[group.TopicPartition]group.Offset
+	var unstable map[group.TopicPartition]bool
 	if err == nil {
-		offsets, err = gc.FetchOffsets(ctx, grp, topics)
+		if requireStable {
+			offsets, unstable, err = gc.FetchStableOffsets(ctx, grp, topics)
+		} else {
+			offsets, err = gc.FetchOffsets(ctx, grp, topics)
+		}
 	}
 	if err != nil {
 		h.logGroupError(ctx, rc, "offset fetch", grp, err)
@@ -95,7 +101,12 @@ func (h *Handlers) fetchGroupOffsets(ctx context.Context, rc *RequestContext, gr
 	for i := range res {
 		for j := range res[i].Partitions {
 			p := &res[i].Partitions[j]
-			if o, ok := offsets[group.TopicPartition{Topic: res[i].Topic, Partition: p.Partition}]; ok {
+			tp := group.TopicPartition{Topic: res[i].Topic, Partition: p.Partition}
+			if unstable[tp] {
+				p.ErrorCode = kerr.UnstableOffsetCommit.Code
+				continue
+			}
+			if o, ok := offsets[tp]; ok {
 				p.Offset, p.LeaderEpoch, p.Metadata = o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/commitlog"
+	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/txn"
 )
 
@@ -50,7 +51,8 @@ func (h *Handlers) writeTxnMarkers(ctx context.Context, _ *RequestContext, req *
 // is appended to each local partition, made durable, and the high
 // watermark (and so the last stable offset) moved past it. A partition
 // this broker has no log for is reported done: its topic was deleted, and
-// Kafka drops such markers too.
+// Kafka drops such markers too. A marker in __consumer_offsets completes the
+// producer's transactional offset commits in the group coordinator.
 func (h *Handlers) WriteMarkers(ctx context.Context, m txn.MarkerRequest) map[txn.TopicPartition]error {
 	return h.writeMarkers(ctx, m, false)
 }
@@ -89,6 +91,12 @@ func (h *Handlers) writeMarkers(ctx context.Context, m txn.MarkerRequest, report
 			continue
 		}
 		h.advanceHighWatermark(w.l, w.end)
+		if w.tp.Topic == group.TopicName && h.deps.Groups != nil {
+			// Transactional offset commits (KIP-98): the group coordinator
+			// applies or drops the producer's pending offsets once the
+			// marker is durable (GroupCoordinator.onTransactionCompleted).
+			h.deps.Groups.CompleteTxn(w.tp.Partition, m.ProducerID, m.Commit)
+		}
 		out[w.tp] = nil
 	}
 	return out

@@ -43,6 +43,11 @@ type txnStorage struct {
 	cfg txn.Config
 }
 
+// Exists implements txn.Existing.
+func (t *txnStorage) Exists() bool {
+	return t.s.meta.Image().Topic(txn.TopicName) != nil
+}
+
 func (t *txnStorage) ensureTopic() error {
 	im := t.s.meta.Image()
 	if im.Topic(txn.TopicName) != nil {
@@ -96,14 +101,13 @@ func (m lazyMarkers) WriteMarkers(ctx context.Context, r txn.MarkerRequest) map[
 // groupOffsets adapts the group coordinator to txn.Offsets.
 type groupOffsets struct{ g *group.Coordinator }
 
-func (o groupOffsets) ValidateTxnCommit(ctx context.Context, g, member, instance string, generation int32) error {
-	return o.g.ValidateTxnCommit(ctx, g, member, instance, generation)
-}
-
-func (o groupOffsets) CompleteTxnOffsets(ctx context.Context, g string, offs map[txn.TopicPartition]txn.Offset) error {
-	m := make(map[group.TopicPartition]group.Offset, len(offs))
-	for tp, v := range offs {
+func (o groupOffsets) CommitTxnOffsets(ctx context.Context, r txn.TxnCommitRequest) error {
+	m := make(map[group.TopicPartition]group.Offset, len(r.Offsets))
+	for tp, v := range r.Offsets {
 		m[group.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = group.Offset{Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata}
 	}
-	return o.g.CompleteTxnOffsets(ctx, g, m)
+	return o.g.TxnCommitOffsets(ctx, group.TxnCommitRequest{
+		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, Generation: r.Generation,
+		ProducerID: r.ProducerID, ProducerEpoch: r.Epoch, Offsets: m,
+	})
 }

@@ -53,12 +53,13 @@ type Offset struct {
 
 // Offsets is the group coordinator as the transaction coordinator needs it.
 type Offsets interface {
-	// ValidateTxnCommit checks the member and generation of a
-	// TxnOffsetCommit (no check for an empty member and generation < 0).
-	ValidateTxnCommit(ctx context.Context, group, memberID, instanceID string, generation int32) error
-	// CompleteTxnOffsets makes offsets of a committed transaction visible,
-	// durably.
-	CompleteTxnOffsets(ctx context.Context, group string, offsets map[TopicPartition]Offset) error
+	// CommitTxnOffsets checks the member and generation of a
+	// TxnOffsetCommit (no check for an empty member and generation < 0)
+	// and writes the offsets durably to the group's partition of the
+	// offsets topic as a transactional batch of the producer. They become
+	// visible when the transaction's commit marker is written there (the
+	// partition is one of the transaction's, added by AddOffsets).
+	CommitTxnOffsets(ctx context.Context, req TxnCommitRequest) error
 }
 
 // Coordinator is the transaction coordinator of one broker. Its methods are
@@ -74,14 +75,6 @@ type Coordinator struct {
 
 	mu     sync.Mutex
 	shards map[int32]*shard // guarded by mu; a shard, once made, stays
-
-	pmu     sync.Mutex
-	pending map[pendingKey]map[TopicPartition]Offset // guarded by pmu: TxnOffsetCommit until the marker
-}
-
-type pendingKey struct {
-	group      string
-	producerID int64
 }
 
 // New returns a coordinator. It starts nothing: Run drives timeouts and
@@ -98,7 +91,7 @@ func New(cfg Config, clk clock.Clock, storage Storage, ids IDs, markers Markers,
 	}
 	return &Coordinator{
 		cfg: cfg, clock: clk, storage: storage, ids: ids, markers: markers, offsets: offsets, log: logger,
-		shards: make(map[int32]*shard), pending: make(map[pendingKey]map[TopicPartition]Offset),
+		shards: make(map[int32]*shard),
 	}, nil
 }
 
@@ -362,17 +355,15 @@ func (s *shard) completeLocked(ctx context.Context, t *txnMeta) bool {
 	c := s.c
 	log := s.log
 	t.completing = true
-	req := MarkerRequest{ProducerID: t.producerID, ProducerEpoch: t.epoch, Commit: commit, CoordinatorEpoch: s.coordEpoch}
-	offsetParts := map[int32]bool{}
-	for _, tp := range t.sortedPartitions() {
-		if tp.Topic == c.cfg.OffsetsTopic {
-			offsetParts[tp.Partition] = true
-			continue
-		}
-		req.Partitions = append(req.Partitions, tp)
+	// The offsets topic's partitions get their marker like any other: the
+	// group coordinator applies or drops the transaction's offsets when it
+	// sees it.
+	req := MarkerRequest{
+		ProducerID: t.producerID, ProducerEpoch: t.epoch, Commit: commit, CoordinatorEpoch: s.coordEpoch,
+		Partitions: t.sortedPartitions(),
 	}
 	s.mu.Unlock()
-	ok := c.writeMarkers(ctx, req) && c.finishOffsets(ctx, t.producerID, commit, offsetParts)
+	ok := c.writeMarkers(ctx, req)
 	s.mu.Lock()
 	t.completing = false
 	if !ok || s.log != log {
@@ -420,41 +411,6 @@ func (c *Coordinator) writeMarkers(ctx context.Context, req MarkerRequest) bool 
 			}
 		}
 		left = failed
-	}
-	return true
-}
-
-// finishOffsets makes the pending offsets of producer pid visible (commit)
-// or drops them (abort), for the groups whose offsets partition is in parts.
-func (c *Coordinator) finishOffsets(ctx context.Context, pid int64, commit bool, parts map[int32]bool) bool {
-	if len(parts) == 0 {
-		return true
-	}
-	c.pmu.Lock()
-	var keys []pendingKey
-	for k := range c.pending {
-		if k.producerID == pid && parts[coordinator.PartitionFor(k.group, c.cfg.OffsetsPartitions)] {
-			keys = append(keys, k)
-		}
-	}
-	c.pmu.Unlock()
-	sort.Slice(keys, func(i, j int) bool { return keys[i].group < keys[j].group })
-	for _, k := range keys {
-		c.pmu.Lock()
-		offs := c.pending[k]
-		c.pmu.Unlock()
-		if commit && len(offs) > 0 {
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), durableWait)
-			err := c.offsets.CompleteTxnOffsets(wctx, k.group, offs)
-			cancel()
-			if err != nil {
-				c.log.Warn("complete transactional offsets", "group", k.group, "producer", pid, "err", err)
-				return false
-			}
-		}
-		c.pmu.Lock()
-		delete(c.pending, k)
-		c.pmu.Unlock()
 	}
 	return true
 }
@@ -559,8 +515,12 @@ type TxnCommitRequest struct {
 	Offsets                map[TopicPartition]Offset
 }
 
-// CommitOffsets holds offsets of a transaction until it ends: they become
-// visible to the group on commit and are dropped on abort (TxnOffsetCommit).
+// CommitOffsets writes offsets of a transaction to the group's partition of
+// the offsets topic (TxnOffsetCommit): they become visible to the group on
+// commit and are dropped on abort. The transaction is marked pending
+// meanwhile (EndTxn answers CONCURRENT_TRANSACTIONS), so that no marker can
+// be written to the partition before the offsets, which would leave them
+// in a transaction that never ends.
 func (c *Coordinator) CommitOffsets(ctx context.Context, req TxnCommitRequest) error {
 	if req.Group == "" || req.TransactionalID == "" {
 		return fmt.Errorf("%w: empty group or transactional id", ErrInvalidRequest)
@@ -578,48 +538,23 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req TxnCommitRequest) e
 		}
 		return nil
 	}
+	if c.offsets == nil {
+		return fmt.Errorf("%w: no group coordinator", ErrCoordinatorNotAvailable)
+	}
 	s := c.shardFor(c.PartitionFor(req.TransactionalID))
 	s.mu.Lock()
-	err := check(s)
+	if err := check(s); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	t := s.txns[req.TransactionalID]
+	t.pending = true
 	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if c.offsets != nil {
-		if err := c.offsets.ValidateTxnCommit(ctx, req.Group, req.MemberID, req.InstanceID, req.Generation); err != nil {
-			return err
-		}
-	}
+	err := c.offsets.CommitTxnOffsets(ctx, req)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := check(s); err != nil { // the transaction may have ended meanwhile
-		return err
-	}
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	k := pendingKey{req.Group, req.ProducerID}
-	m := c.pending[k]
-	if m == nil {
-		m = make(map[TopicPartition]Offset, len(req.Offsets))
-		c.pending[k] = m
-	}
-	for tp, o := range req.Offsets {
-		m[tp] = o
-	}
-	return nil
-}
-
-// PendingOffsets reports whether group has offsets held by an open
-// transaction (OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT).
-func (c *Coordinator) PendingOffsets(group string) bool {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	for k := range c.pending {
-		if k.group == group {
-			return true
-		}
-	}
-	return false
+	t.pending = false
+	s.mu.Unlock()
+	return err
 }
 
 // EndTxn commits or aborts the producer's transaction. It returns once the
@@ -711,8 +646,22 @@ func (s *shard) tick(ctx context.Context) {
 	}
 }
 
-// Run calls Tick every second until ctx is done.
+// Existing is implemented by a Storage that can tell whether
+// __transaction_state exists without creating it.
+type Existing interface {
+	Exists() bool
+}
+
+// Run loads every partition of __transaction_state if the topic exists (as
+// Kafka loads the partitions it leads), so that transactions a crash left
+// in a Prepare state are completed and open ones time out even if their
+// producer never returns; then it calls Tick until ctx is done.
 func (c *Coordinator) Run(ctx context.Context) error {
+	if e, ok := c.storage.(Existing); ok && e.Exists() {
+		if _, err := c.List(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("load transaction state", "err", err)
+		}
+	}
 	interval := min(c.cfg.AbortCheckInterval, time.Second)
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -33,10 +33,14 @@ func (s *memStorage) OpenPartition(_ context.Context, p int32) (coordinator.Log,
 	return s.logs[p], 0, nil
 }
 
+// fakeMarkers records markers; a marker in the offsets topic completes the
+// producer's pending offsets in offsets, as the handler does with the group
+// coordinator.
 type fakeMarkers struct {
-	mu   sync.Mutex
-	got  []MarkerRequest
-	fail error
+	mu      sync.Mutex
+	got     []MarkerRequest
+	fail    error
+	offsets *fakeOffsets
 }
 
 func (m *fakeMarkers) WriteMarkers(_ context.Context, r MarkerRequest) map[TopicPartition]error {
@@ -45,6 +49,9 @@ func (m *fakeMarkers) WriteMarkers(_ context.Context, r MarkerRequest) map[Topic
 	out := map[TopicPartition]error{}
 	for _, tp := range r.Partitions {
 		out[tp] = m.fail
+		if m.fail == nil && tp.Topic == DefaultConfig().OffsetsTopic {
+			m.offsets.complete(r.ProducerID, r.Commit)
+		}
 	}
 	if m.fail == nil {
 		m.got = append(m.got, r)
@@ -52,27 +59,51 @@ func (m *fakeMarkers) WriteMarkers(_ context.Context, r MarkerRequest) map[Topic
 	return out
 }
 
+// fakeOffsets is the group coordinator's side of transactional offset
+// commits: pending by producer until a marker.
 type fakeOffsets struct {
 	mu        sync.Mutex
+	pending   map[int64]map[string]map[TopicPartition]Offset
 	committed map[string]map[TopicPartition]Offset
 }
 
-func (f *fakeOffsets) ValidateTxnCommit(context.Context, string, string, string, int32) error {
-	return nil
-}
-func (f *fakeOffsets) CompleteTxnOffsets(_ context.Context, g string, o map[TopicPartition]Offset) error {
+func (f *fakeOffsets) CommitTxnOffsets(_ context.Context, r TxnCommitRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.pending == nil {
+		f.pending = map[int64]map[string]map[TopicPartition]Offset{}
+	}
+	if f.pending[r.ProducerID] == nil {
+		f.pending[r.ProducerID] = map[string]map[TopicPartition]Offset{}
+	}
+	if f.pending[r.ProducerID][r.Group] == nil {
+		f.pending[r.ProducerID][r.Group] = map[TopicPartition]Offset{}
+	}
+	for tp, v := range r.Offsets {
+		f.pending[r.ProducerID][r.Group][tp] = v
+	}
+	return nil
+}
+
+func (f *fakeOffsets) complete(pid int64, commit bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	byGroup := f.pending[pid]
+	delete(f.pending, pid)
+	if !commit {
+		return
+	}
 	if f.committed == nil {
 		f.committed = map[string]map[TopicPartition]Offset{}
 	}
-	if f.committed[g] == nil {
-		f.committed[g] = map[TopicPartition]Offset{}
+	for g, o := range byGroup {
+		if f.committed[g] == nil {
+			f.committed[g] = map[TopicPartition]Offset{}
+		}
+		for tp, v := range o {
+			f.committed[g][tp] = v
+		}
 	}
-	for tp, v := range o {
-		f.committed[g][tp] = v
-	}
-	return nil
 }
 
 type harness struct {
@@ -86,7 +117,8 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{clk: clock.NewFake(time.UnixMilli(1_000_000)), st: &memStorage{}, markers: &fakeMarkers{}, offsets: &fakeOffsets{}}
+	h := &harness{clk: clock.NewFake(time.UnixMilli(1_000_000)), st: &memStorage{}, offsets: &fakeOffsets{}}
+	h.markers = &fakeMarkers{offsets: h.offsets}
 	var err error
 	if h.ids, err = OpenFileIDs(vfs.NewMem(), "/producer-ids"); err != nil {
 		t.Fatal(err)
@@ -146,7 +178,7 @@ func TestTransactionLifecycle(t *testing.T) {
 	if got := h.offsets.committed["g"][TopicPartition{"in", 0}].Offset; got != 42 {
 		t.Fatalf("committed offset = %d, want 42", got)
 	}
-	if len(h.markers.got) != 1 || !h.markers.got[0].Commit || len(h.markers.got[0].Partitions) != 1 {
+	if len(h.markers.got) != 1 || !h.markers.got[0].Commit || len(h.markers.got[0].Partitions) != 2 {
 		t.Fatalf("markers = %+v", h.markers.got)
 	}
 	f("commit retry", h.c.EndTxn(ctx, "tx", pid, ep, true), nil)
