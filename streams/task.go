@@ -60,7 +60,7 @@ type proc interface {
 
 type procFunc func(pc *pctx, r rec) error
 
-func (procFunc) init(*pctx) error                 { return nil }
+func (procFunc) init(*pctx) error                { return nil }
 func (f procFunc) process(pc *pctx, r rec) error { return f(pc, r) }
 
 type closer interface{ close() error }

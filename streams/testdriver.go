@@ -95,8 +95,8 @@ func NewTestDriver(topo *Topology, options ...DriverOpt) (*TestDriver, error) {
 	return d, nil
 }
 
-func (d *TestDriver) appID() string   { return d.app }
-func (d *TestDriver) now() time.Time  { return d.wall }
+func (d *TestDriver) appID() string                      { return d.app }
+func (d *TestDriver) now() time.Time                     { return d.wall }
 func (d *TestDriver) globalStore(name string) bytesStore { return d.gstores[name] }
 
 func (d *TestDriver) openStore(def *storeDef, _ TaskID) (bytesStore, error) {
