@@ -25,7 +25,7 @@ func adapt[R kmsg.Request](f func(*Handlers, context.Context, *RequestContext, R
 // apis is the dispatch table: API key → versions and handler. It is the union
 // of the tables below, kept in separate files by area so that they can grow
 // independently; a key appears in exactly one of them (checked by a test).
-var apis = mergeTables(coreAPIs, dataAPIs, adminAPIs, groupAPIs, txnAPIs)
+var apis = mergeTables(coreAPIs, dataAPIs, adminAPIs, groupAPIs, txnAPIs, clusterAPIs)
 
 // coreAPIs are the APIs every connection needs before anything else.
 var coreAPIs = map[int16]api{

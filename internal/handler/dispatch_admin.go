@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,6 +59,10 @@ func metaErrorCode(err error, byID bool) int16 {
 		return kerr.PolicyViolation.Code
 	case errors.Is(err, errTopicDeletionDisabled):
 		return kerr.TopicDeletionDisabled.Code
+	case errors.Is(err, metadata.ErrNotController):
+		return kerr.NotController.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
 	default:
 		return kerr.UnknownServerError.Code
 	}

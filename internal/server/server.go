@@ -53,6 +53,7 @@ type Server struct {
 	logger *slog.Logger
 
 	meta   *metadata.Store
+	quorum *quorumNode // cluster mode (controller.go); nil in single-node mode
 	logs   *commitlog.Manager
 	net    *network.Server
 	waits  *purgatory.Purgatory[handler.TopicPartition]
@@ -118,14 +119,20 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		}
 	}
 	if s.meta = opts.Meta; s.meta == nil {
-		s.meta, err = metadata.Open(opts.FS, cfg.DataDir, metadata.Options{
+		mopts := metadata.Options{
 			Self:      metadata.Broker{NodeID: cfg.NodeID, Host: host, Port: port, Rack: rack(cfg.Rack)},
 			ClusterID: cfg.ClusterID,
 			Config:    cfg,
 			Logger:    opts.Logger,
 			Clock:     opts.Clock,
-		})
-		if err != nil {
+		}
+		if cfg.Quorum() { // cluster mode: controller.go
+			if s.quorum, err = openQuorum(opts.FS, cfg, opts.Logger, mopts, s.net.Addr); err != nil {
+				return nil, fmt.Errorf("open metadata quorum: %w", err)
+			}
+			closers = append(closers, func() error { s.quorum.close(); return nil })
+			s.meta = s.quorum.meta
+		} else if s.meta, err = metadata.Open(opts.FS, cfg.DataDir, mopts); err != nil {
 			return nil, fmt.Errorf("open metadata: %w", err)
 		}
 		closers = append(closers, s.meta.Close)
@@ -196,6 +203,9 @@ func (s *Server) Meta() *metadata.Store { return s.meta }
 func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.net.Run(gctx) })
+	if s.quorum != nil {
+		g.Go(func() error { return s.quorum.run(gctx) })
+	}
 	g.Go(func() error { return s.groups.Run(gctx) })
 	g.Go(func() error { return s.replicas.Run(gctx) })
 	g.Go(func() error { return s.txn.Run(gctx) })

@@ -1,0 +1,34 @@
+package handler
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kavka-io/kavka/internal/metadata"
+)
+
+// BrokerHeartbeat (API key 63): versions 0–1. A registered broker heartbeats
+// to the active controller (KIP-631): missing heartbeats for
+// broker.session.timeout.ms fence it; a heartbeat that shows it caught up
+// with its registration unfences it; WantShutdown starts a controlled
+// shutdown (leaderships moved away first; ShouldShutdown once done).
+//
+//	v1: OfflineLogDirs (tagged; ignored: one directory)
+func (h *Handlers) brokerHeartbeat(_ context.Context, _ *RequestContext, req *kmsg.BrokerHeartbeatRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+	res, err := h.deps.Meta.BrokerHeartbeat(metadata.Heartbeat{
+		NodeID: req.BrokerID, Epoch: req.BrokerEpoch, MetadataOffset: req.CurrentMetadataOffset,
+		WantFence: req.WantFence, WantShutdown: req.WantShutdown,
+	})
+	if err != nil {
+		resp.ErrorCode = clusterErrorCode(err)
+		resp.IsFenced = true
+		if isUnexpected(resp.ErrorCode) {
+			h.logger().Error("broker heartbeat", "broker", req.BrokerID, "err", err)
+		}
+		return resp
+	}
+	resp.IsCaughtUp, resp.IsFenced, resp.ShouldShutdown = res.IsCaughtUp, res.IsFenced, res.ShouldShutdown
+	return resp
+}
