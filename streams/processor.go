@@ -95,11 +95,13 @@ func (u *userProc[KIn, VIn, KOut, VOut]) Schedule(iv time.Duration, typ Punctuat
 	u.pc.t.schedule(u.pc, iv, typ == WallClockTime, fn)
 }
 
-func (u *userProc[KIn, VIn, KOut, VOut]) TaskID() TaskID        { return u.pc.t.id }
-func (u *userProc[KIn, VIn, KOut, VOut]) Topic() string         { return u.pc.t.curTopic }
-func (u *userProc[KIn, VIn, KOut, VOut]) Partition() int32      { return u.pc.t.curPartition }
-func (u *userProc[KIn, VIn, KOut, VOut]) Offset() int64         { return u.pc.t.curOffset }
-func (u *userProc[KIn, VIn, KOut, VOut]) StreamTime() time.Time { return time.UnixMilli(u.pc.t.streamTime) }
+func (u *userProc[KIn, VIn, KOut, VOut]) TaskID() TaskID   { return u.pc.t.id }
+func (u *userProc[KIn, VIn, KOut, VOut]) Topic() string    { return u.pc.t.curTopic }
+func (u *userProc[KIn, VIn, KOut, VOut]) Partition() int32 { return u.pc.t.curPartition }
+func (u *userProc[KIn, VIn, KOut, VOut]) Offset() int64    { return u.pc.t.curOffset }
+func (u *userProc[KIn, VIn, KOut, VOut]) StreamTime() time.Time {
+	return time.UnixMilli(u.pc.t.streamTime)
+}
 
 func contains(ss []string, s string) bool {
 	for _, x := range ss {

@@ -258,7 +258,11 @@ func (t *task) schedule(pc *pctx, interval time.Duration, wall bool, fn func(tim
 	if iv <= 0 {
 		iv = 1
 	}
-	t.puncs = append(t.puncs, &punctuation{interval: iv, next: math.MinInt64, wall: wall, fn: fn, pc: pc})
+	p := &punctuation{interval: iv, next: math.MinInt64, wall: wall, fn: fn, pc: pc}
+	if wall {
+		p.next = t.env.now().UnixMilli() + iv // Kafka: first wall-clock punctuation one interval after scheduling
+	}
+	t.puncs = append(t.puncs, p)
 }
 
 func (t *task) flush() error {
