@@ -384,7 +384,7 @@ func (h *Herder) WorkerID() string { return h.w.ID() }
 func (h *Herder) Connectors(context.Context) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return slices.Sorted(maps.Keys(h.state.configs))
+	return append([]string{}, slices.Sorted(maps.Keys(h.state.configs))...)
 }
 
 func (h *Herder) connectorType(cfg map[string]string) string {
