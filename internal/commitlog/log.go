@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kavka-io/kavka/internal/clock"
 	"github.com/kavka-io/kavka/internal/record"
@@ -24,6 +25,11 @@ type Options struct {
 	// a Manager (or one standalone Log). Active segments always stay open.
 	// 0 means 4096.
 	MaxOpenFiles int
+
+	// ProducerIDExpiration is producer.id.expiration.ms: a producer
+	// without a batch for this long and without an open transaction is
+	// forgotten. 0 means 1 day.
+	ProducerIDExpiration time.Duration
 }
 
 func (o *Options) fill() {
@@ -128,6 +134,7 @@ func openLog(fs vfs.FS, dir string, cfg Config, opts Options, st openState) (*Lo
 		logger: opts.Logger.With("topic", st.topic, "partition", st.partition),
 	}
 	l.lso.Store(-1)
+	l.ps.expiration = opts.ProducerIDExpiration
 	l.epochs = newEpochCache(fs, dir, l.leo.Load)
 	if err := l.load(st); err != nil {
 		l.closeSegments()

@@ -157,6 +157,21 @@ func (m *Manager) Create(topic string, partition int32, cfg Config) (*Log, error
 	return l, nil
 }
 
+// SetProducerIDExpiration sets producer.id.expiration.ms for the open logs
+// and the ones opened later.
+func (m *Manager) SetProducerIDExpiration(d time.Duration) {
+	m.mu.Lock()
+	m.opts.ProducerIDExpiration = d
+	logs := make([]*Log, 0, len(m.logs))
+	for _, l := range m.logs {
+		logs = append(logs, l)
+	}
+	m.mu.Unlock()
+	for _, l := range logs {
+		l.SetProducerIDExpiration(d)
+	}
+}
+
 // Get returns the open log of a partition.
 func (m *Manager) Get(topic string, partition int32) (*Log, bool) {
 	m.mu.Lock()

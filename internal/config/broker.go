@@ -68,6 +68,10 @@ type Broker struct {
 	// Group holds the group coordinator's keys (group.*, offsets.*).
 	Group Group
 
+	// Txn holds the transaction keys (transaction.*,
+	// transactional.id.expiration.ms, producer.id.expiration.ms).
+	Txn Txn
+
 	// Log holds the topic config defaults the log.* keys (and
 	// message.max.bytes, compression.type, min.insync.replicas, …) give:
 	// Log.RetentionMs is log.retention.ms, else log.retention.minutes, else

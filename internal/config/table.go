@@ -180,6 +180,26 @@ var brokerTable = []*def{
 		func(b *Broker, v value) { b.Group.ConsumerMaxSize = v.i }, min(1)),
 	bk("group.consumer.assignors", TypeList, "uniform,range", "The server-side assignors of KIP-848 consumer groups, by name; the first is the default for members that name none. uniform balances all subscribed partitions over the members and keeps partitions where they are; range gives each member a range of every topic it subscribes to.",
 		func(b *Broker, v value) { b.Group.ConsumerAssignors = v.list }, oneOf("uniform", "range")),
+
+	// Transactions and idempotent producers (internal/txn, KIP-98).
+	bk("transaction.max.timeout.ms", TypeInt, "900000", "The longest transaction timeout a producer may ask for in InitProducerId; more is INVALID_TRANSACTION_TIMEOUT.",
+		func(b *Broker, v value) { b.Txn.MaxTimeoutMs = v.i }, min(1)),
+	bk("transaction.state.log.num.partitions", TypeInt, "50", "The number of partitions of __transaction_state. It decides which partition owns a transactional id and must not change once the topic exists.",
+		func(b *Broker, v value) { b.Txn.StateLogNumPartitions = int32(v.i) }, min(1)),
+	bk("transaction.state.log.replication.factor", TypeShort, "3", "The replication factor of __transaction_state; Kavka caps it to the number of brokers when the topic is created.",
+		func(b *Broker, v value) { b.Txn.StateLogReplicationFactor = int16(v.i) }, min(1)),
+	bk("transaction.state.log.segment.bytes", TypeInt, "104857600", "The segment size of __transaction_state, set when the topic is created.",
+		func(b *Broker, v value) { b.Txn.StateLogSegmentBytes = v.i }, min(1)),
+	bk("transaction.abort.timed.out.transaction.cleanup.interval.ms", TypeInt, "10000", "How often the coordinator aborts transactions open longer than their timeout (Kavka also completes interrupted commits and aborts then, at least every second).",
+		func(b *Broker, v value) { b.Txn.AbortTimedOutCleanupIntervalMs = v.i }, min(1)),
+	bk("transaction.remove.expired.transaction.cleanup.interval.ms", TypeInt, "3600000", "How often the coordinator forgets transactional ids idle longer than transactional.id.expiration.ms.",
+		func(b *Broker, v value) { b.Txn.RemoveExpiredCleanupIntervalMs = v.i }, min(1)),
+	bk("transaction.partition.verification.enable", TypeBoolean, "true", "Verify with the transaction coordinator that a transactional batch's partition was added to the open transaction before appending it (KIP-890 part 1): a late produce of an ended transaction is refused with INVALID_TXN_STATE instead of leaving a hanging transaction.",
+		func(b *Broker, v value) { b.Txn.PartitionVerification = v.b }),
+	bk("transactional.id.expiration.ms", TypeInt, "604800000", "A transactional id with no transaction and no request for this long is forgotten; its producer then gets INVALID_PRODUCER_ID_MAPPING.",
+		func(b *Broker, v value) { b.Txn.TransactionalIDExpirationMs = v.i }, min(1)),
+	bk("producer.id.expiration.ms", TypeInt, "86400000", "A partition forgets an idempotent producer with no batch for this long and no open transaction; its next batch is accepted at any sequence (KIP-360).",
+		func(b *Broker, v value) { b.Txn.ProducerIDExpirationMs = v.i }, min(1)),
 }
 
 // topicTable defines every topic key; defaults come from the broker keys

@@ -75,7 +75,7 @@ func txnErrorCode(err error) (int16, bool) {
 // 31): a late Produce of an ended transaction cannot start a new one.
 func (h *Handlers) appendProduce(ctx context.Context, txnID *string, l *commitlog.Log, records []byte, leaderEpoch int32) (commitlog.ProducerAppendResult, error) {
 	var verify func(int64, int16) error
-	if c := h.deps.Txn; c != nil {
+	if c := h.deps.Txn; c != nil && !c.Config().NoPartitionVerification {
 		verify = func(pid int64, epoch int16) error {
 			if txnID == nil || *txnID == "" {
 				return fmt.Errorf("%w: transactional batch without a transactional id", commitlog.ErrInvalidTxnState)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"time"
 
+	"github.com/kavka-io/kavka/internal/config"
 	"github.com/kavka-io/kavka/internal/coordinator"
 	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/metadata"
@@ -27,14 +30,32 @@ func (s *Server) newTxn(lazy *lazyHandler) (*txn.Coordinator, error) {
 			s.logger.Error("load producer state", "topic", l.Topic(), "partition", l.Partition(), "err", err)
 		}
 	}
-	cfg := txn.DefaultConfig()
+	cfg := TxnConfig(s.cfg)
 	cfg.OffsetsTopic = group.TopicName
 	cfg.OffsetsPartitions = s.groups.Config().NumPartitions
+	s.logs.SetProducerIDExpiration(time.Duration(s.cfg.Txn.ProducerIDExpirationMs) * time.Millisecond)
 	ids, err := txn.OpenFileIDs(s.opts.FS, s.opts.FS.PathJoin(s.cfg.DataDir, producerIDsFile))
 	if err != nil {
 		return nil, fmt.Errorf("producer ids: %w", err)
 	}
 	return txn.New(cfg, s.opts.Clock, &txnStorage{s: s, cfg: cfg}, ids, lazyMarkers{lazy}, groupOffsets{s.groups}, s.logger)
+}
+
+// TxnConfig turns the broker's transaction.* and
+// transactional.id.expiration.ms keys into the transaction coordinator's
+// configuration (producer.id.expiration.ms goes to the logs).
+func TxnConfig(b *config.Broker) txn.Config {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	t := b.Txn
+	c := txn.DefaultConfig()
+	c.NumPartitions = t.StateLogNumPartitions
+	c.ReplicationFactor = t.StateLogReplicationFactor
+	c.MaxTimeout = ms(t.MaxTimeoutMs)
+	c.AbortCheckInterval = ms(t.AbortTimedOutCleanupIntervalMs)
+	c.IDExpiration = ms(t.TransactionalIDExpirationMs)
+	c.IDExpirationCheck = ms(t.RemoveExpiredCleanupIntervalMs)
+	c.NoPartitionVerification = !t.PartitionVerification
+	return c
 }
 
 // txnStorage opens partitions of __transaction_state.
@@ -54,8 +75,10 @@ func (t *txnStorage) ensureTopic() error {
 		return nil
 	}
 	rf := min(t.cfg.ReplicationFactor, int16(max(len(im.Brokers), 1)))
+	configs := maps.Clone(txn.TopicConfigs)
+	configs["segment.bytes"] = strconv.FormatInt(t.s.cfg.Txn.StateLogSegmentBytes, 10)
 	_, err := t.s.meta.CreateTopic(metadata.CreateTopicRequest{
-		Name: txn.TopicName, Partitions: t.cfg.NumPartitions, ReplicationFactor: rf, Configs: txn.TopicConfigs,
+		Name: txn.TopicName, Partitions: t.cfg.NumPartitions, ReplicationFactor: rf, Configs: configs,
 	}, false)
 	if errors.Is(err, metadata.ErrTopicExists) {
 		return nil

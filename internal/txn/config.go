@@ -36,6 +36,13 @@ type Config struct {
 	// IDExpiration forgets a transactional id idle for this long with no
 	// open transaction (transactional.id.expiration.ms). Default 7 days.
 	IDExpiration time.Duration
+	// IDExpirationCheck is how often idle transactional ids are looked for
+	// (transaction.remove.expired.transaction.cleanup.interval.ms).
+	// Default 1 hour.
+	IDExpirationCheck time.Duration
+	// NoPartitionVerification turns off KIP-890 part 1 verification of
+	// transactional produce (transaction.partition.verification.enable=false).
+	NoPartitionVerification bool
 	// OffsetsTopic is the consumer-offsets topic whose partitions
 	// AddOffsetsToTxn adds. Default __consumer_offsets.
 	OffsetsTopic string
@@ -69,6 +76,9 @@ func (c *Config) validate() error {
 	}
 	if c.IDExpiration == 0 {
 		c.IDExpiration = 7 * 24 * time.Hour
+	}
+	if c.IDExpirationCheck == 0 {
+		c.IDExpirationCheck = time.Hour
 	}
 	if c.OffsetsTopic == "" {
 		c.OffsetsTopic = "__consumer_offsets"

@@ -75,6 +75,8 @@ type Coordinator struct {
 
 	mu     sync.Mutex
 	shards map[int32]*shard // guarded by mu; a shard, once made, stays
+
+	lastExpiry time.Time // guarded by mu: the last look for idle transactional ids
 }
 
 // New returns a coordinator. It starts nothing: Run drives timeouts and
@@ -597,17 +599,22 @@ func (c *Coordinator) Tick(ctx context.Context) {
 	for _, s := range c.shards {
 		shards = append(shards, s)
 	}
+	now := c.clock.Now()
+	expire := now.Sub(c.lastExpiry) >= c.cfg.IDExpirationCheck
+	if expire {
+		c.lastExpiry = now
+	}
 	c.mu.Unlock()
 	sort.Slice(shards, func(i, j int) bool { return shards[i].partition < shards[j].partition })
 	for _, s := range shards {
 		if ctx.Err() != nil {
 			return
 		}
-		s.tick(ctx)
+		s.tick(ctx, expire)
 	}
 }
 
-func (s *shard) tick(ctx context.Context) {
+func (s *shard) tick(ctx context.Context, expire bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.log == nil {
@@ -636,7 +643,7 @@ func (s *shard) tick(ctx context.Context) {
 				_ = s.endLocked(ctx, t, false, true)
 			}
 		case Empty, CompleteCommit, CompleteAbort:
-			if now.Sub(t.lastUpdate) > s.c.cfg.IDExpiration {
+			if expire && now.Sub(t.lastUpdate) > s.c.cfg.IDExpiration {
 				err := s.transition(ctx, t, coordinator.Record{Key: txnKey(id)}, func() { delete(s.txns, id) })
 				if err != nil {
 					return
