@@ -3,6 +3,7 @@ package connectors
 import (
 	"github.com/kavka-io/kavka/connect"
 	"github.com/kavka-io/kavka/connect/connectors/file"
+	"github.com/kavka-io/kavka/connect/connectors/postgres"
 	"github.com/kavka-io/kavka/connect/runtime"
 )
 
@@ -10,6 +11,8 @@ import (
 func Register(p *runtime.Plugins) {
 	p.Register(file.SourceClass, func() connect.Connector { return &file.Source{} })
 	p.Register(file.SinkClass, func() connect.Connector { return &file.Sink{} })
+	p.Register(postgres.SourceClass, func() connect.Connector { return &postgres.Source{} })
+	p.Register(postgres.SinkClass, func() connect.Connector { return &postgres.Sink{} })
 }
 
 // Plugins returns a registry with every bundled connector.
