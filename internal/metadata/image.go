@@ -2,8 +2,8 @@ package metadata
 
 import (
 	"encoding/base64"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"

@@ -51,7 +51,8 @@ func TestKillActiveController(t *testing.T) {
 	defer cancel()
 	adm := kadm.NewClient(c.Client())
 	eventually(t, 30*time.Second, "three live brokers", func() error {
-		md, err := adm.BrokerMetadata(ctx)
+		// A fresh client each time: kgo keeps what it learnt of the brokers.
+		md, err := kadm.NewClient(c.Client()).BrokerMetadata(ctx)
 		if err != nil || len(md.Brokers) != 3 {
 			return fmt.Errorf("brokers %v, %v", md.Brokers, err)
 		}
@@ -84,9 +85,8 @@ func TestKillActiveController(t *testing.T) {
 	c.Nodes[leader-1].Start()
 	// Every node, the restarted one included, lists every topic.
 	for _, nd := range c.Nodes {
-		one := kadm.NewClient(nodeClient(t, nd.Addr))
 		eventually(t, 30*time.Second, fmt.Sprintf("node %d has every topic", nd.ID), func() error {
-			md, err := one.Metadata(ctx)
+			md, err := kadm.NewClient(nodeClient(t, nd.Addr)).Metadata(ctx)
 			if err != nil {
 				return err
 			}
