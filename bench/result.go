@@ -51,8 +51,13 @@ type Point struct {
 func (r *Result) WriteText(w io.Writer) error {
 	c := &r.Config
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s topic=%s partitions=%d record-size=%d acks=%s compression=%s producers=%d consumers=%d",
-		c.Name, c.Mode, c.Topic, c.Partitions, c.RecordSize, c.Acks, c.Compression, c.Producers, c.Consumers)
+	fmt.Fprintf(&b, "%s: %s topic=%s partitions=%d", c.Name, c.Mode, c.Topic, c.Partitions)
+	if c.Mode != ModeConsume || c.PrefillBytes > 0 {
+		fmt.Fprintf(&b, " record-size=%d acks=%s compression=%s producers=%d", c.RecordSize, c.Acks, c.Compression, c.Producers)
+	}
+	if c.Mode != ModeProduce {
+		fmt.Fprintf(&b, " consumers=%d", c.Consumers)
+	}
 	if c.RawFetch {
 		b.WriteString(" raw-fetch")
 	}
