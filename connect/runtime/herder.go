@@ -21,10 +21,10 @@ import (
 
 // Errors the REST API maps to status codes.
 var (
-	ErrNotFound     = errors.New("not found")          // 404
-	ErrConflict     = errors.New("conflict")           // 409
-	ErrBadRequest   = errors.New("bad request")        // 400
-	ErrNotLeader    = errors.New("rebalance in progress") // 409
+	ErrNotFound   = errors.New("not found")             // 404
+	ErrConflict   = errors.New("conflict")              // 409
+	ErrBadRequest = errors.New("bad request")           // 400
+	ErrNotLeader  = errors.New("rebalance in progress") // 409
 )
 
 // ConnectorInfo is the body of GET /connectors/{name}.
@@ -105,9 +105,9 @@ type Herder struct {
 	tstatuses map[TaskID]Status
 	restarts  map[string]restartReq
 	// Owned by the Run goroutine (read under mu for status):
-	runningCfg   map[string]map[string]string // connector → config it runs with
-	failedConn   map[string]map[string]string // connector → config it failed with
-	runningTasks map[TaskID]map[string]string // task → task config
+	runningCfg   map[string]map[string]string  // connector → config it runs with
+	failedConn   map[string]map[string]string  // connector → config it failed with
+	runningTasks map[TaskID]map[string]string  // task → task config
 	onStatus     func(string, *TaskID, Status) // distributed: persist statuses
 }
 

@@ -172,8 +172,8 @@ func (t *taskRun) runSource(ctx context.Context, task connect.SourceTask) error 
 		return fmt.Errorf("start task %s: %w", t.id, err)
 	}
 	var (
-		pending   = map[string]SourceOffset{}
-		produceMu sync.Mutex
+		pending    = map[string]SourceOffset{}
+		produceMu  sync.Mutex
 		produceErr error
 	)
 	commit := func(ctx context.Context) error {

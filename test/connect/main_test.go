@@ -95,7 +95,7 @@ type standalone struct {
 func startStandalone(t testing.TB, broker string, props map[string]string) *standalone {
 	t.Helper()
 	p := map[string]string{"bootstrap.servers": broker, "offset.flush.interval.ms": "200",
-		"key.converter": "org.apache.kafka.connect.storage.StringConverter",
+		"key.converter":   "org.apache.kafka.connect.storage.StringConverter",
 		"value.converter": "org.apache.kafka.connect.storage.StringConverter"}
 	for k, v := range props {
 		p[k] = v

@@ -24,7 +24,7 @@ var sinkDef = connect.ConfigDef{
 	{Name: "insert.mode", Type: connect.TypeString, Default: "insert", Importance: connect.High,
 		Doc: "insert: plain INSERT; upsert: INSERT … ON CONFLICT (pk) DO UPDATE.", Valid: connect.OneOf("insert", "upsert")},
 	{Name: "pk.mode", Type: connect.TypeString, Default: "none", Importance: connect.High,
-		Doc: "none, record_key (key fields, or the whole key as pk.fields[0]) or record_value (fields of the value).",
+		Doc:   "none, record_key (key fields, or the whole key as pk.fields[0]) or record_value (fields of the value).",
 		Valid: connect.OneOf("none", "record_key", "record_value")},
 	{Name: "pk.fields", Type: connect.TypeList, Default: "", Importance: connect.Medium,
 		Doc: "Primary key columns."},

@@ -21,7 +21,7 @@ var sourceDef = connect.ConfigDef{
 	{Name: "table.whitelist", Type: connect.TypeList, Required: true, Importance: connect.High,
 		Doc: "Tables to read; tasks split them."},
 	{Name: "mode", Type: connect.TypeString, Default: "incrementing", Importance: connect.High,
-		Doc: "incrementing: rows with a larger incrementing.column.name; timestamp: rows with a later timestamp.column.name (ties broken by the incrementing column if set).",
+		Doc:   "incrementing: rows with a larger incrementing.column.name; timestamp: rows with a later timestamp.column.name (ties broken by the incrementing column if set).",
 		Valid: connect.OneOf("incrementing", "timestamp")},
 	{Name: "incrementing.column.name", Type: connect.TypeString, Default: "id", Importance: connect.Medium,
 		Doc: "A strictly increasing integer column."},
