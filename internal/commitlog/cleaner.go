@@ -22,7 +22,13 @@ import (
 //     later record has its key. Offsets never change; a batch's offset range
 //     is kept when it is the segment's last, so segments stay contiguous.
 //   - Records of aborted transactions are dropped (an abort marker seen
-//     after them in the cleanable range); transaction markers are kept.
+//     after them in the cleanable range). A transaction marker is kept
+//     while any batch of its transaction is (an emptied batch kept for its
+//     offset range counts); once the transaction is empty the marker gets a
+//     delete horizon (now + delete.retention.ms) and is dropped when a
+//     later pass finds the horizon passed, as Kafka's cleaner does
+//     (KIP-534), so that a read_committed consumer that read the data has
+//     time to read the marker too.
 //   - A tombstone gets a delete horizon (KIP-534: now + delete.retention.ms)
 //     the first time it is cleaned and is dropped once the horizon passed.
 //   - Changed batches are rebuilt with their own codec by record.Builder;
@@ -148,8 +154,11 @@ func (l *Log) clean(ctx context.Context, now int64, force bool) (cleanerStats, e
 		}
 		dirtyEnd = cs.end
 	}
-	// Pass 2: rewrite every cleanable segment up to dirtyEnd.
+	// Pass 2: rewrite every cleanable segment up to dirtyEnd, from the log
+	// start, so that txns sees every batch of a transaction before its
+	// marker.
 	horizon := now + cfg.DeleteRetentionMs
+	txns := map[int64]bool{} // producer id → its current transaction kept a batch
 	for _, cs := range segs {
 		if cs.end > dirtyEnd {
 			break
@@ -157,7 +166,7 @@ func (l *Log) clean(ctx context.Context, now int64, force bool) (cleanerStats, e
 		if ctx.Err() != nil {
 			return st, ctx.Err()
 		}
-		out, dropped, changed, err := cleanSegment(cs, keys, aborted, now, horizon)
+		out, dropped, changed, err := cleanSegment(cs, keys, aborted, txns, now, horizon)
 		if err != nil {
 			return st, fmt.Errorf("clean segment %s: %w", segmentName(cs.seg.base), err)
 		}
@@ -245,7 +254,9 @@ func (l *Log) findAborted(segs []cleanSeg) (map[int64]bool, error) {
 }
 
 // cleanSegment returns the segment's new contents and whether they differ.
-func cleanSegment(cs cleanSeg, keys map[string]int64, aborted map[int64]bool, now, horizon int64) ([]byte, int, bool, error) {
+// txns carries, across the segments of a pass, whether each producer's
+// current transaction kept a batch.
+func cleanSegment(cs cleanSeg, keys map[string]int64, aborted map[int64]bool, txns map[int64]bool, now, horizon int64) ([]byte, int, bool, error) {
 	out := make([]byte, 0, cs.size)
 	dropped := 0
 	changed := false
@@ -266,7 +277,20 @@ func cleanSegment(cs cleanSeg, keys map[string]int64, aborted map[int64]bool, no
 		h := pb.h
 		last := bi == len(batches)-1
 		if h.Control() {
-			out = append(out, pb.b...)
+			keep, rebuilt, err := cleanMarker(pb.b, &h, txns, now, horizon, last)
+			if err != nil {
+				return nil, 0, false, err
+			}
+			switch {
+			case rebuilt != nil:
+				changed = true
+				out = append(out, rebuilt...)
+			case keep:
+				out = append(out, pb.b...)
+			default:
+				changed = true
+				dropped++
+			}
 			continue
 		}
 		recs, err := record.DecodeRecords(pb.b, maxDecoded)
@@ -291,6 +315,9 @@ func cleanSegment(cs cleanSeg, keys map[string]int64, aborted map[int64]bool, no
 			kept = append(kept, *r)
 		}
 		dropped += len(recs) - len(kept)
+		if h.Transactional() && (len(kept) > 0 || last) {
+			txns[h.ProducerID] = true
+		}
 		if len(kept) == len(recs) && !needHorizon {
 			out = append(out, pb.b...)
 			continue
@@ -324,6 +351,47 @@ func cleanSegment(cs cleanSeg, keys map[string]int64, aborted map[int64]bool, no
 		}
 	}
 	return out, dropped, changed, nil
+}
+
+// cleanMarker decides a control batch's fate: kept as is, rebuilt with a
+// delete horizon (its transaction is empty for the first time), or dropped
+// (empty transaction, horizon passed). The segment's last batch is never
+// dropped, so that segments stay contiguous. Mirrors LogCleaner's
+// CleanedTransactionMetadata.onControlBatchRead.
+func cleanMarker(b []byte, h *record.Header, txns map[int64]bool, now, horizon int64, last bool) (keep bool, rebuilt []byte, err error) {
+	if !h.Transactional() {
+		return true, nil, nil
+	}
+	nonEmpty := txns[h.ProducerID]
+	delete(txns, h.ProducerID)
+	if nonEmpty {
+		return true, nil, nil
+	}
+	if h.HasDeleteHorizon() {
+		return h.BaseTimestamp > now || last, nil, nil
+	}
+	recs, err := record.DecodeRecords(b, maxDecoded)
+	if err != nil {
+		return false, nil, err
+	}
+	var bld record.Builder
+	bld.Reset(record.BuilderOptions{
+		Codec: h.Codec(), BaseOffset: h.BaseOffset, BaseTimestamp: h.BaseTimestamp,
+		ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
+		Transactional: true, Control: true, LogAppendTime: h.LogAppendTime(),
+		PartitionLeaderEpoch: h.PartitionLeaderEpoch, LastOffsetDelta: h.LastOffsetDelta, DeleteHorizon: horizon,
+	})
+	for _, r := range recs {
+		bld.Add(r)
+	}
+	out, err := bld.Build(nil)
+	if err != nil {
+		return false, nil, err
+	}
+	if h.LogAppendTime() {
+		record.SetLogAppendTime(out, h.MaxTimestamp)
+	}
+	return true, out, nil
 }
 
 // swapSegment replaces cs.seg's file with data, crash-safely (see the
