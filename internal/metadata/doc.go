@@ -21,6 +21,13 @@
 // many more records than the image needs it is rewritten as a snapshot (write
 // a new file, fsync, rename, fsync the directory).
 //
+// In cluster mode (OpenReplicated, process.roles set) the same batches are
+// committed through a Quorum (the controllers' raft group, adapted by
+// internal/server) and applied on every member; the Store's mutations run on
+// the active controller and are forwarded there from other brokers; brokers
+// register, heartbeat, are fenced and unfenced, and partition leaders are
+// elected from the ISR (see quorum.go and docs/adr/0005-metadata-quorum.md).
+//
 // Concurrency: Image is lock-free (an atomic pointer to an immutable Image).
 // Mutations are serialized by Store.mu, which is held while subscribers run,
 // so subscribers see every change once, in order, and must not call the
