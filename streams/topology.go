@@ -319,6 +319,7 @@ type storeDef struct {
 	logged     bool
 	global     bool          // filled from a global table's topic; never logged
 	retention  time.Duration // window and session stores
+	windowSize int64         // ms, time-window stores (for queries)
 	keySerde   any           // Serde[K], for typed access
 	valSerde   any           // Serde[V]
 }

@@ -186,7 +186,7 @@ func windowedAggregate[K, V, VA any](w TimeWindowedStream[K, V], vs Serde[VA], o
 	}
 	retention := retentionOf(o, time.Duration(size+grace)*time.Millisecond).Milliseconds()
 	b.addStore(&storeDef{name: name, kind: windowStoreKind, persistent: o.persistent, logged: !o.noLogging,
-		retention: time.Duration(retention) * time.Millisecond, keySerde: ks, valSerde: vs})
+		retention: time.Duration(retention) * time.Millisecond, keySerde: ks, valSerde: vs, windowSize: size})
 	var stores = []string{name}
 	bufName := name + "-BUFFER"
 	if w.sliding != nil {
