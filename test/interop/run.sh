@@ -15,6 +15,9 @@
 # kafkajs from test/interop/js/package-lock.json (npm ci), and the Go clients
 # in the separate module test/interop/goclients.
 #
+# Then a transactions section: confluent-kafka-python commits and aborts,
+# kcat reads back in read_committed mode.
+#
 # Environment: INTEROP_RECORDS (default 10000), INTEROP_CLIENTS and
 # INTEROP_CODECS (space-separated subsets), KAVKA_BIN (a prebuilt kavka),
 # INTEROP_BROKERS (test an already running broker instead of starting one).
@@ -278,9 +281,51 @@ for client in "${!GROUP_RESULT[@]}"; do
 	printf '  %-24s %s %s\n' "$client" "${GROUP_RESULT[$client]}" "${GROUP_WHY[$client]:-}"
 done
 
+# --- transactions --------------------------------------------------------------
+# confluent-kafka-python's transactional producer commits, aborts and commits
+# again (python/txn.py, INTEROP_TXN_RECORDS per transaction, default 1000);
+# kcat reads the topic back with isolation.level=read_committed (exactly the
+# committed records, none aborted) and read_uncommitted (all of them).
+
+TXN_N=${INTEROP_TXN_RECORDS:-1000}
+TXN_RESULT=SKIPPED TXN_WHY="" TXN_FAILS=0
+if ! wants confluent-kafka-python || [ -n "${SKIP[confluent-kafka-python]:-}" ]; then
+	TXN_WHY="confluent-kafka-python: ${SKIP[confluent-kafka-python]:-not selected}"
+elif ! wants kcat || [ -n "${SKIP[kcat]:-}" ]; then
+	TXN_WHY="kcat: ${SKIP[kcat]:-not selected}"
+else
+	topic=interop-txn err="$WORK/txn.err"
+	count() { # FILE PREFIX: lines whose value starts with PREFIX-
+		grep -c "^$2-" "$1"
+	}
+	if ! "$KAVKA" topic create "$topic" --partitions "$PARTITIONS" --replication-factor 1 --brokers "$ADDR" >"$err" 2>&1 ||
+		! timeout "$CLIENT_TIMEOUT" "$SYS_PYTHON" "$HERE/python/txn.py" "$ADDR" "$topic" "$TXN_N" >>"$err" 2>&1; then
+		TXN_RESULT=FAIL TXN_WHY="producer: $(grep -v '^\s*$' "$err" | tail -n 3 | tr '\n' ' ')"
+	else
+		for iso in read_committed read_uncommitted; do
+			timeout "$CLIENT_TIMEOUT" kcat -C -b "$ADDR" -t "$topic" -o beginning -e -q -X isolation.level=$iso \
+				-f '%s\n' >"$WORK/txn-$iso.out" 2>>"$err"
+		done
+		rc="$WORK/txn-read_committed.out" ru="$WORK/txn-read_uncommitted.out"
+		got="committed: commit1 $(count "$rc" commit1), abort $(count "$rc" abort), commit2 $(count "$rc" commit2); uncommitted: abort $(count "$ru" abort)"
+		if [ "$(count "$rc" commit1)" = "$TXN_N" ] && [ "$(count "$rc" commit2)" = "$TXN_N" ] &&
+			[ "$(count "$rc" abort)" = 0 ] && [ "$(wc -l <"$rc")" = $((2 * TXN_N)) ] && [ "$(count "$ru" abort)" = "$TXN_N" ]; then
+			TXN_RESULT=ok
+		else
+			TXN_RESULT=FAIL
+		fi
+		TXN_WHY=$got
+	fi
+fi
+[ "$TXN_RESULT" = FAIL ] && TXN_FAILS=1
+log "transactions: $TXN_RESULT $TXN_WHY"
+echo
+echo "transactions (confluent-kafka-python commit/abort/commit, kcat read_committed):"
+printf '  %-24s %s %s\n' "confluent-kafka-python" "$TXN_RESULT" "$TXN_WHY"
+
 # --- report ------------------------------------------------------------------
 
-fails=$GROUP_FAILS
+fails=$((GROUP_FAILS + TXN_FAILS))
 echo
 printf '%-24s' "client \\ codec"
 for codec in "${CODECS[@]}"; do printf '%-9s' "$codec"; done
