@@ -15,7 +15,7 @@ import (
 // rawTxn drives one transactional id with raw requests (kgo routes each to
 // its coordinator), so that the broker can be killed between any two.
 type rawTxn struct {
-	t     *testing.T
+	t     testing.TB
 	cl    *kgo.Client
 	id    string
 	pid   int64
