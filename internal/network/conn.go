@@ -123,6 +123,13 @@ func (c *conn) read() {
 		var held int64
 		if b, err := br.Peek(4); err == nil {
 			if n := int32(binary.BigEndian.Uint32(b)); n > 0 && n <= cfg.MaxRequestSize {
+				// Check the API key and version before reading (and
+				// allocating) the rest of the frame (KAFKA-5062).
+				if n >= 8 {
+					if h, err := br.Peek(12); err == nil && c.refuse(int16(binary.BigEndian.Uint16(h[4:])), int16(binary.BigEndian.Uint16(h[6:]))) {
+						return
+					}
+				}
 				if !c.s.mem.acquire(int64(n), c.ctx.Done()) {
 					return
 				}
@@ -173,13 +180,12 @@ func (c *conn) decode(frame []byte) (p *pending, ok bool) {
 	// of the header, whose layout depends on them.
 	if len(frame) >= 8 {
 		key, version := int16(binary.BigEndian.Uint16(frame)), int16(binary.BigEndian.Uint16(frame[2:]))
-		if !handler.Supported(key, version) {
-			if key == 18 { // ApiVersions newer than ours: answer so the client retries lower.
-				hdr := wire.RequestHeader{APIKey: key, APIVersion: version, CorrelationID: int32(binary.BigEndian.Uint32(frame[4:]))}
-				return &pending{hdr: hdr, resp: handler.UnsupportedAPIVersions()}, true
-			}
-			c.log("unsupported api key or version; closing", nil,
-				"api_key", key, "api", kmsg.NameForKey(key), "api_version", version)
+		if key == 18 && !handler.Supported(key, version) {
+			// ApiVersions newer than ours: answer so the client retries lower.
+			hdr := wire.RequestHeader{APIKey: key, APIVersion: version, CorrelationID: int32(binary.BigEndian.Uint32(frame[4:]))}
+			return &pending{hdr: hdr, resp: handler.UnsupportedAPIVersions()}, true
+		}
+		if c.refuse(key, version) {
 			return nil, false
 		}
 	}
@@ -194,6 +200,18 @@ func (c *conn) decode(frame []byte) (p *pending, ok bool) {
 		return nil, false
 	}
 	return &pending{hdr: hdr, req: req}, true
+}
+
+// refuse reports whether a request with this key and version must close the
+// connection, and logs why when it does. ApiVersions is never refused: one
+// newer than ours gets an answer (decode).
+func (c *conn) refuse(key, version int16) bool {
+	if key == 18 || handler.Supported(key, version) {
+		return false
+	}
+	c.log("unsupported api key or version; closing", nil,
+		"api_key", key, "api", kmsg.NameForKey(key), "api_version", version)
+	return true
 }
 
 // work is the worker loop: it serves queued requests in order and writes
