@@ -1,8 +1,10 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -83,7 +85,9 @@ func skipTags(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// DecodeRequest decodes body as the request for h's key and version with kmsg.
+// DecodeRequest decodes body as the request for h's key and version with kmsg
+// and checks that body is exactly the canonical encoding of what it decoded
+// to (see the package doc: strict decoding). Anything else is ErrBody.
 func DecodeRequest(h RequestHeader, body []byte) (kmsg.Request, error) {
 	req := kmsg.RequestForKey(h.APIKey)
 	if req == nil {
@@ -93,8 +97,35 @@ func DecodeRequest(h RequestHeader, body []byte) (kmsg.Request, error) {
 	if err := req.ReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d: %v", ErrBody, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
+	if n, ok := canonical(req, body); !ok {
+		return nil, fmt.Errorf("%w: %s v%d: %d bytes are not the canonical encoding of the %d-byte request they decode to",
+			ErrBody, kmsg.NameForKey(h.APIKey), h.APIVersion, len(body), n)
+	}
 	return req, nil
 }
+
+// canonical reports whether body is byte for byte what kmsg encodes req to,
+// and the length of that encoding. kmsg's decoder is more lenient than
+// Kafka's: it takes a negative count of a non-nullable array as empty, null
+// for non-nullable bytes as empty, keeps the last of duplicate tags and stops
+// before trailing bytes. Each of those re-encodes differently, so comparing
+// catches all of them with one rule. The scratch buffer is pooled.
+func canonical(req kmsg.Request, body []byte) (int, bool) {
+	bp := scratch.Get().(*[]byte)
+	enc := req.AppendTo((*bp)[:0])
+	n, ok := len(enc), bytes.Equal(enc, body)
+	if cap(enc) <= maxPooledScratch {
+		*bp = enc[:0]
+		scratch.Put(bp)
+	}
+	return n, ok
+}
+
+// maxPooledScratch bounds the re-encoding buffers kept for reuse, so that one
+// large produce does not pin its size for good.
+const maxPooledScratch = 1 << 20
+
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // AppendResponse appends a whole response frame — size, correlation id, the
 // response header's tagged fields when flexible, and the body encoded by kmsg —
