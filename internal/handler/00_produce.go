@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -120,6 +121,27 @@ func (h *Handlers) validateProduce(l *commitlog.Log, records []byte) error {
 	if err != nil {
 		return err
 	}
+	// Validate walks uncompressed records only. Like Kafka's LogValidator,
+	// decompress the others once to check them: a corrupt stream or bad
+	// records inside is INVALID_RECORD, more than maxDecompressedBytes (a
+	// decompression bomb) MESSAGE_TOO_LARGE. A compacted topic needs every
+	// record's key, compressed or not.
+	if hd.Codec() != record.CodecNone || tc.CleanupCompact {
+		recs, err := record.DecodeRecords(records, maxDecompressedBytes)
+		if errors.Is(err, record.ErrCorrupt) {
+			err = fmt.Errorf("%w: %v", record.ErrInvalid, err)
+		}
+		if err != nil {
+			return err
+		}
+		if tc.CleanupCompact {
+			for i := range recs {
+				if recs[i].Key == nil {
+					return fmt.Errorf("%w: compacted topic cannot accept message without key", record.ErrInvalid)
+				}
+			}
+		}
+	}
 	if !cfg.LogAppendTime {
 		if hd.LogAppendTime() {
 			return fmt.Errorf("%w: producer set LogAppendTime", record.ErrTimestamp)
@@ -134,6 +156,12 @@ func (h *Handlers) validateProduce(l *commitlog.Log, records []byte) error {
 	}
 	return nil
 }
+
+// maxDecompressedBytes caps the records of one produced batch after
+// decompression. It matches what the broker itself decodes later (the
+// cleaner and timestamp lookups, commitlog's maxDecoded), so that nothing
+// accepted here fails there.
+const maxDecompressedBytes = 64 << 20
 
 // checkTimestamp is KIP-937's message.timestamp.before.max.ms and
 // message.timestamp.after.max.ms.
