@@ -460,7 +460,7 @@ func rows() []row {
 	produceRow("row25_header_count_int32_max", "t", func(t *testing.T) []byte {
 		return edit(good(t), func(b []byte) []byte {
 			b = append(b[:len(b)-1], 0xfe, 0xff, 0xff, 0xff, 0x0f) // zigzag INT32_MAX
-			b[offRecords] += 2 * 4                                  // the record grew by 4 bytes
+			b[offRecords] += 2 * 4                                 // the record grew by 4 bytes
 			return b
 		})
 	}, kerr.InvalidRecord.Code)
