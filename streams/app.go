@@ -534,23 +534,54 @@ func (a *App) restoreTask(ctx context.Context, t *task) (int, error) {
 	if len(topics) == 0 {
 		return 0, nil
 	}
-	var ends kadm.ListedOffsets
-	var err error
+	list := a.adm.ListEndOffsets
 	if a.cfg.guarantee == ExactlyOnceV2 {
-		ends, err = a.adm.ListCommittedOffsets(ctx, topics...) // the last stable offset
-	} else {
-		ends, err = a.adm.ListEndOffsets(ctx, topics...)
+		list = a.adm.ListCommittedOffsets // the last stable offset
 	}
+	ends, err := a.listOffsets(ctx, list, topics, t.id.Partition)
 	if err != nil {
 		return 0, err
 	}
-	starts, err := a.adm.ListStartOffsets(ctx, topics...)
+	starts, err := a.listOffsets(ctx, a.adm.ListStartOffsets, topics, t.id.Partition)
 	if err != nil {
 		return 0, err
 	}
 	return a.replay(ctx, topics, t.id.Partition, ends, starts, func(topic string, k, v []byte) error {
 		return t.raw[want[topic]].Put(k, v)
 	})
+}
+
+// listOffsets lists offsets of partition p of topics, retrying (bounded)
+// while a just-created topic is not yet in the brokers' metadata.
+func (a *App) listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topics []string, p int32) (kadm.ListedOffsets, error) {
+	var lastErr error
+	for attempt := 0; attempt < 50; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		offs, err := list(ctx, topics...)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		lastErr = nil
+		for _, t := range topics {
+			o, ok := offs.Lookup(t, p)
+			if !ok {
+				lastErr = fmt.Errorf("no offsets for %s/%d", t, p)
+			} else if o.Err != nil {
+				lastErr = fmt.Errorf("offsets for %s/%d: %w", t, p, o.Err)
+			}
+		}
+		if lastErr == nil {
+			return offs, nil
+		}
+	}
+	return nil, lastErr
 }
 
 // replay reads partition p of topics from their start offsets up to

@@ -68,10 +68,10 @@ func TestStreamStreamJoins(t *testing.T) {
 	w := streams.JoinTimeDifference(10*time.Millisecond, 0)
 	events := []ev{
 		{"l", "a", "L1", 0}, {"r", "a", "R1", 5}, // match
-		{"l", "b", "L2", 10},                       // never matched
-		{"r", "a", "R2", 30},                       // outside L1's window
-		{"r", "c", "R3", 31},                       // never matched
-		{"l", "x", "X", 100},                       // advances stream time; closes all
+		{"l", "b", "L2", 10}, // never matched
+		{"r", "a", "R2", 30}, // outside L1's window
+		{"r", "c", "R3", 31}, // never matched
+		{"l", "x", "X", 100}, // advances stream time; closes all
 	}
 	cases := []struct {
 		name  string
