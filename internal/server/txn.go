@@ -64,9 +64,20 @@ type txnStorage struct {
 	cfg txn.Config
 }
 
-// Exists implements txn.Existing.
-func (t *txnStorage) Exists() bool {
-	return t.s.meta.Image().Topic(txn.TopicName) != nil
+// LocalPartitions implements txn.Local: the partitions of
+// __transaction_state with a local log.
+func (t *txnStorage) LocalPartitions() []int32 {
+	tp := t.s.meta.Image().Topic(txn.TopicName)
+	if tp == nil {
+		return nil
+	}
+	var out []int32
+	for p := range int32(len(tp.Partitions)) {
+		if _, ok := t.s.logs.Get(txn.TopicName, p); ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (t *txnStorage) ensureTopic() error {
@@ -74,7 +85,7 @@ func (t *txnStorage) ensureTopic() error {
 	if im.Topic(txn.TopicName) != nil {
 		return nil
 	}
-	rf := min(t.cfg.ReplicationFactor, int16(max(len(im.Brokers), 1)))
+	rf := internalTopicRF(im, t.cfg.ReplicationFactor)
 	configs := maps.Clone(txn.TopicConfigs)
 	configs["segment.bytes"] = strconv.FormatInt(t.s.cfg.Txn.StateLogSegmentBytes, 10)
 	_, err := t.s.meta.CreateTopic(metadata.CreateTopicRequest{
@@ -87,30 +98,12 @@ func (t *txnStorage) ensureTopic() error {
 }
 
 // OpenPartition implements txn.Storage: the coordinator epoch is the
-// partition's leader epoch.
+// partition's leader epoch; only the leader opens it (coordinators.go).
 func (t *txnStorage) OpenPartition(ctx context.Context, p int32) (coordinator.Log, int32, error) {
 	if err := t.ensureTopic(); err != nil {
 		return nil, 0, fmt.Errorf("create %s: %w", txn.TopicName, err)
 	}
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	poll := time.NewTicker(5 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		if tp := t.s.meta.Image().Topic(txn.TopicName); tp != nil && int(p) < len(tp.Partitions) {
-			if l, ok := t.s.logs.Get(txn.TopicName, p); ok {
-				epoch := tp.Partitions[p].LeaderEpoch
-				return coordinator.NewPartitionLog(l, t.s.opts.Clock, epoch), epoch, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		case <-deadline.C:
-			return nil, 0, fmt.Errorf("no local log for %s-%d", txn.TopicName, p)
-		case <-poll.C:
-		}
-	}
+	return t.s.openCoordinatorLog(ctx, txn.TopicName, p, txn.ErrNotCoordinator)
 }
 
 // lazyMarkers writes markers through the handlers, which exist only after

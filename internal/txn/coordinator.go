@@ -133,6 +133,15 @@ func (c *Coordinator) shardFor(p int32) *shard {
 	return s
 }
 
+// LoadPartition loads the shard of partition p of __transaction_state, as
+// Kafka does when this broker becomes the partition's leader.
+func (c *Coordinator) LoadPartition(ctx context.Context, p int32) error {
+	s := c.shardFor(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadLocked(ctx)
+}
+
 // Load makes sure the shard owning id is loaded (FindCoordinator).
 func (c *Coordinator) Load(ctx context.Context, id string) error {
 	s := c.shardFor(c.PartitionFor(id))
@@ -144,7 +153,10 @@ func (c *Coordinator) Load(ctx context.Context, id string) error {
 // loadLocked replays the partition once. s.mu must be held.
 func (s *shard) loadLocked(ctx context.Context) error {
 	if s.log != nil {
-		return nil
+		if err := coordinator.Current(s.log); err == nil {
+			return nil
+		}
+		s.unloadLocked() // no longer the leader in the loaded epoch
 	}
 	l, epoch, err := s.c.storage.OpenPartition(ctx, s.partition)
 	if err != nil {
@@ -620,6 +632,10 @@ func (s *shard) tick(ctx context.Context, expire bool) {
 	if s.log == nil {
 		return
 	}
+	if coordinator.Current(s.log) != nil {
+		s.unloadLocked() // the partition moved away
+		return
+	}
 	ids := make([]string, 0, len(s.txns))
 	for id := range s.txns {
 		ids = append(ids, id)
@@ -653,20 +669,27 @@ func (s *shard) tick(ctx context.Context, expire bool) {
 	}
 }
 
-// Existing is implemented by a Storage that can tell whether
-// __transaction_state exists without creating it.
-type Existing interface {
-	Exists() bool
+// Local is implemented by a Storage that can list the partitions of
+// __transaction_state this broker has a log for, without creating the
+// topic.
+type Local interface {
+	LocalPartitions() []int32
 }
 
-// Run loads every partition of __transaction_state if the topic exists (as
+// Run loads the partitions of __transaction_state this broker has (as
 // Kafka loads the partitions it leads), so that transactions a crash left
 // in a Prepare state are completed and open ones time out even if their
 // producer never returns; then it calls Tick until ctx is done.
 func (c *Coordinator) Run(ctx context.Context) error {
-	if e, ok := c.storage.(Existing); ok && e.Exists() {
-		if _, err := c.List(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("load transaction state", "err", err)
+	if l, ok := c.storage.(Local); ok {
+		for _, p := range l.LocalPartitions() {
+			s := c.shardFor(p)
+			s.mu.Lock()
+			err := s.loadLocked(ctx)
+			s.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				c.log.Warn("load transaction state", "partition", p, "err", err)
+			}
 		}
 	}
 	interval := min(c.cfg.AbortCheckInterval, time.Second)
@@ -726,7 +749,9 @@ func (c *Coordinator) List(ctx context.Context) ([]Description, error) {
 		s := c.shardFor(p)
 		s.mu.Lock()
 		if err := s.loadLocked(ctx); err != nil {
-			errs = append(errs, err)
+			if !errors.Is(err, ErrNotCoordinator) { // another broker's partition
+				errs = append(errs, err)
+			}
 		} else {
 			for _, t := range s.txns {
 				out = append(out, t.describe())
