@@ -26,10 +26,12 @@ func (h *Handlers) partitionLog(im *metadata.Image, topic string, partition int3
 
 // checkLeaderEpoch is KIP-320's fencing: a client's current leader epoch
 // older than ours is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH, -1
-// skips the check.
+// skips the check. Any other negative epoch is older than every real one
+// and fenced, as in Kafka (RequestUtils.getLeaderEpoch treats only -1 as
+// absent).
 func checkLeaderEpoch(current int32, p *metadata.Partition) int16 {
 	switch {
-	case current < 0 || current == p.LeaderEpoch:
+	case current == -1 || current == p.LeaderEpoch:
 		return 0
 	case current < p.LeaderEpoch:
 		return kerr.FencedLeaderEpoch.Code
