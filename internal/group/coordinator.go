@@ -82,6 +82,15 @@ func (c *Coordinator) shardFor(group string) *shard {
 	return s
 }
 
+// LoadPartition loads the shard of partition p of __consumer_offsets, as
+// Kafka does when this broker becomes the partition's leader.
+func (c *Coordinator) LoadPartition(ctx context.Context, p int32) error {
+	s := c.shardForPartition(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadLocked(ctx)
+}
+
 // Load makes sure the shard that owns group is loaded: the topic exists and
 // its partition has been replayed. FindCoordinator calls it, so that a client
 // learns about the coordinator only once it can serve.
@@ -95,7 +104,13 @@ func (c *Coordinator) Load(ctx context.Context, group string) error {
 // loadLocked replays the shard's partition once. s.mu must be held.
 func (s *shard) loadLocked(ctx context.Context) error {
 	if s.log != nil {
-		return nil
+		if err := coordinator.Current(s.log); err == nil {
+			return nil
+		}
+		// This broker no longer leads the partition in the epoch the shard
+		// was loaded in: drop the state; OpenPartition answers
+		// NOT_COORDINATOR unless it leads again (then the log is replayed).
+		s.unloadLocked()
 	}
 	l, err := s.c.storage.OpenPartition(ctx, s.partition)
 	if err != nil {
@@ -388,7 +403,7 @@ func (c *Coordinator) ListGroups(ctx context.Context) ([]Listing, error) {
 			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNotCoordinator) { // another broker's partition
 			errs = append(errs, err)
 		}
 	}

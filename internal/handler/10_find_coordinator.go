@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/config"
+	"github.com/kavka-io/kavka/internal/group"
 )
 
 // FindCoordinator (API key 10): versions 0–4.
@@ -30,11 +31,19 @@ func (h *Handlers) findCoordinator(ctx context.Context, rc *RequestContext, req 
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
-		c.ErrorCode = h.findOne(ctx, rc, req.CoordinatorType, key)
-		if c.ErrorCode == 0 {
+		var node int32
+		node, c.ErrorCode = h.findOne(ctx, rc, req.CoordinatorType, key)
+		if c.ErrorCode == 0 && node != h.deps.NodeID {
+			if b := h.deps.Image().Broker(node); b != nil {
+				c.NodeID, c.Host, c.Port = node, b.Host, b.Port
+			} else {
+				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			}
+		} else if c.ErrorCode == 0 {
 			c.NodeID = h.deps.NodeID
 			c.Host, c.Port = h.advertised()
-		} else {
+		}
+		if c.ErrorCode != 0 {
 			c.ErrorMessage = kmsg.StringPtr(kerr.ErrorForCode(c.ErrorCode).Error())
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
@@ -50,23 +59,53 @@ func (h *Handlers) findCoordinator(ctx context.Context, rc *RequestContext, req 
 	return resp
 }
 
-func (h *Handlers) findOne(ctx context.Context, rc *RequestContext, keyType int8, key string) int16 {
+// findOne returns the coordinator of key: the leader of the internal
+// topic partition that owns it. Another broker's partition is answered
+// with that broker; this broker's is loaded first.
+func (h *Handlers) findOne(ctx context.Context, rc *RequestContext, keyType int8, key string) (int32, int16) {
 	switch keyType {
 	case 0:
 	case 1:
 		return h.findTxnCoordinator(ctx, key)
 	default:
-		return kerr.InvalidRequest.Code
+		return -1, kerr.InvalidRequest.Code
 	}
 	gc, err := h.groups()
-	if err == nil {
-		err = gc.Load(ctx, key)
-	}
 	if err != nil {
 		h.logGroupError(ctx, rc, "find coordinator", key, err)
-		return kerr.CoordinatorNotAvailable.Code
+		return -1, kerr.CoordinatorNotAvailable.Code
 	}
-	return 0
+	p := gc.PartitionFor(key)
+	if node, ok := h.internalLeader(group.TopicName, p); ok {
+		return node, 0
+	}
+	if err := gc.Load(ctx, key); err != nil {
+		if node, ok := h.internalLeader(group.TopicName, p); ok { // created just now, led elsewhere
+			return node, 0
+		}
+		h.logGroupError(ctx, rc, "find coordinator", key, err)
+		return -1, kerr.CoordinatorNotAvailable.Code
+	}
+	return h.deps.NodeID, 0
+}
+
+// internalLeader reports the leader of partition p of an internal topic
+// when it is another live broker (ok), so that FindCoordinator can name it
+// without loading anything here.
+func (h *Handlers) internalLeader(topic string, p int32) (int32, bool) {
+	if h.deps.Image == nil {
+		return -1, false
+	}
+	im := h.deps.Image()
+	t := im.Topic(topic)
+	if t == nil || int(p) >= len(t.Partitions) {
+		return -1, false
+	}
+	l := t.Partitions[p].Leader
+	if l < 0 || l == h.deps.NodeID || im.Broker(l) == nil {
+		return -1, false
+	}
+	return l, true
 }
 
 // advertised returns the host and port clients reach this broker at.

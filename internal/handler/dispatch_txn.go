@@ -111,19 +111,27 @@ func (h *Handlers) abortedTransactions(l *commitlog.Log, offset, maxOffset int64
 	return out
 }
 
-// findTxnCoordinator answers FindCoordinator for a transactional id: this
-// broker, once the partition of __transaction_state that owns it is loaded.
-func (h *Handlers) findTxnCoordinator(ctx context.Context, key string) int16 {
+// findTxnCoordinator answers FindCoordinator for a transactional id: the
+// leader of the partition of __transaction_state that owns it; this broker
+// once it has loaded that partition.
+func (h *Handlers) findTxnCoordinator(ctx context.Context, key string) (int32, int16) {
 	c, err := h.txnCoordinator()
 	if err != nil || key == "" {
 		if key == "" {
-			return kerr.InvalidRequest.Code
+			return -1, kerr.InvalidRequest.Code
 		}
-		return kerr.CoordinatorNotAvailable.Code
+		return -1, kerr.CoordinatorNotAvailable.Code
+	}
+	p := c.PartitionFor(key)
+	if node, ok := h.internalLeader(txn.TopicName, p); ok {
+		return node, 0
 	}
 	if err := c.Load(ctx, key); err != nil {
+		if node, ok := h.internalLeader(txn.TopicName, p); ok {
+			return node, 0
+		}
 		h.logger().Warn("find transaction coordinator", "transactional_id", key, "err", err)
-		return kerr.CoordinatorNotAvailable.Code
+		return -1, kerr.CoordinatorNotAvailable.Code
 	}
-	return 0
+	return h.deps.NodeID, 0
 }

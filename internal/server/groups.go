@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/config"
+	"github.com/kavka-io/kavka/internal/coordinator"
 	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/metadata"
 )
@@ -38,40 +38,47 @@ func GroupConfig(b *config.Broker) (group.Config, error) {
 	return c, nil
 }
 
-// newGroups builds the group coordinator over __consumer_offsets, created on
-// first use (the first FindCoordinator), as Kafka does.
+// newGroups builds the group coordinator over __consumer_offsets.
 func (s *Server) newGroups() (*group.Coordinator, error) {
 	gcfg, err := GroupConfig(s.cfg)
 	if err != nil {
 		return nil, err
 	}
 	gcfg.Topics = imageTopics{s.meta}
-	storage := &group.TopicStorage{
-		Clock: s.opts.Clock,
-		EnsureTopic: func(context.Context) error {
-			im := s.meta.Image()
-			if im.Topic(group.TopicName) != nil {
-				return nil
-			}
-			rf := min(gcfg.ReplicationFactor, int16(max(len(im.Brokers), 1)))
-			_, err := s.meta.CreateTopic(metadata.CreateTopicRequest{
-				Name: group.TopicName, Partitions: gcfg.NumPartitions, ReplicationFactor: rf, Configs: group.TopicConfigs,
-			}, false)
-			if errors.Is(err, metadata.ErrTopicExists) {
-				return nil
-			}
-			return err
-		},
-		Partition: func(p int32) (*commitlog.Log, int32, bool) {
-			t := s.meta.Image().Topic(group.TopicName)
-			if t == nil || int(p) >= len(t.Partitions) {
-				return nil, 0, false
-			}
-			l, ok := s.logs.Get(group.TopicName, p)
-			return l, t.Partitions[p].LeaderEpoch, ok
-		},
+	return group.NewCoordinator(gcfg, s.opts.Clock, groupStorage{s: s, cfg: gcfg}, s.logger)
+}
+
+// groupStorage opens partitions of __consumer_offsets for the group
+// coordinator: the topic is created on first use (as Kafka does on the first
+// FindCoordinator) with RF = min(offsets.topic.replication.factor, live
+// brokers), and a partition opens only on its leader (coordinators.go).
+type groupStorage struct {
+	s   *Server
+	cfg group.Config
+}
+
+// OpenPartition implements group.Storage.
+func (g groupStorage) OpenPartition(ctx context.Context, p int32) (coordinator.Log, error) {
+	if err := g.ensureTopic(); err != nil {
+		return nil, fmt.Errorf("create %s: %w", group.TopicName, err)
 	}
-	return group.NewCoordinator(gcfg, s.opts.Clock, storage, s.logger)
+	l, _, err := g.s.openCoordinatorLog(ctx, group.TopicName, p, group.ErrNotCoordinator)
+	return l, err
+}
+
+func (g groupStorage) ensureTopic() error {
+	im := g.s.meta.Image()
+	if im.Topic(group.TopicName) != nil {
+		return nil
+	}
+	_, err := g.s.meta.CreateTopic(metadata.CreateTopicRequest{
+		Name: group.TopicName, Partitions: g.cfg.NumPartitions, ReplicationFactor: internalTopicRF(im, g.cfg.ReplicationFactor),
+		Configs: group.TopicConfigs,
+	}, false)
+	if errors.Is(err, metadata.ErrTopicExists) {
+		return nil
+	}
+	return err
 }
 
 // imageTopics answers the group coordinator's topic lookups from the current

@@ -66,6 +66,13 @@ type Server struct {
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
 	syncMu sync.Mutex // serializes syncLogs (subscriber and start-up)
+
+	// Coordinator shards to load after this broker became their partition's
+	// leader (coordinators.go): loadMu guards the two lists.
+	loadMu     sync.Mutex
+	loadGroups []int32
+	loadTxn    []int32
+	loadWake   chan struct{} // one slot
 }
 
 // New builds a broker from cfg: it binds the listener (so Addr is known,
@@ -82,7 +89,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		opts.Logger = slog.Default()
 	}
 	cfg = cfg.Clone()
-	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger, waits: purgatory.New[handler.TopicPartition]()}
+	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger, waits: purgatory.New[handler.TopicPartition](), loadWake: make(chan struct{}, 1)}
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -148,6 +155,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	im := s.meta.Subscribe(func(prev, next *metadata.Image) {
 		if !s.stopped.Load() {
 			s.syncLogs(prev, next)
+			s.noteLeadership(prev, next)
 		}
 	})
 	s.refreshTopicConfigs(im)
@@ -209,6 +217,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.groups.Run(gctx) })
 	g.Go(func() error { return s.replicas.Run(gctx) })
 	g.Go(func() error { return s.txn.Run(gctx) })
+	g.Go(func() error { return s.loadLedShards(gctx) })
 	g.Go(func() error {
 		if err := s.logs.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("log manager: %w", err)
