@@ -50,7 +50,7 @@ var def = connect.ConfigDef{
 	{Name: "header.separator", Type: connect.TypeString, Default: "|", Importance: connect.Low,
 		Doc: "Separator of the headers list."},
 	{Name: "auth.type", Type: connect.TypeString, Default: "NONE", Importance: connect.High,
-		Doc: "NONE, BASIC (connection.user and connection.password) or BEARER (bearer.token): sets the Authorization header.",
+		Doc:   "NONE, BASIC (connection.user and connection.password) or BEARER (bearer.token): sets the Authorization header.",
 		Valid: connect.OneOf("NONE", "BASIC", "BEARER")},
 	{Name: "connection.user", Type: connect.TypeString, Default: "", Importance: connect.Medium,
 		Doc: "User for basic authentication."},
