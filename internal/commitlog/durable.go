@@ -19,17 +19,23 @@ func (l *Log) DurableOffset() int64 { return l.flushed.Load() }
 
 // WaitDurable returns once offset (inclusive) is fsynced, or ctx is done.
 //
-// Group commit, as in pebble: the first waiter that finds no fsync running
-// becomes the leader, fsyncs everything appended so far, and wakes everyone
-// waiting; waiters that arrive during an fsync wait for it and, if it did
-// not cover them, for the next one, led by one of them. No goroutine runs
-// per log. An offset at or beyond the log end offset (never appended, or
-// truncated away) is ErrOffsetOutOfRange; after an fsync failure every call
-// returns ErrLogOffline, because what the kernel dropped cannot be known.
+// Group commit: all appends made before an fsync starts share it, and the
+// waiters that arrive while it runs share the next one. Under a running
+// Manager the fsync is queued on the Manager's syncer (syncer.go), which
+// fsyncs many logs concurrently; a durable log queues itself on every
+// append, so the fsync often runs before anyone waits. Otherwise (a
+// standalone log, or before Manager.Run), as in pebble, the first waiter
+// that finds no fsync running becomes the leader and fsyncs on its own
+// goroutine. No goroutine runs per log. An offset at or beyond the log end
+// offset (never appended, or truncated away) is ErrOffsetOutOfRange; after
+// an fsync failure every call returns ErrLogOffline, because what the
+// kernel dropped cannot be known.
 func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
-	// Each round either returns or waits for one fsync; the third fsync after
-	// the call began covers everything appended before it, so 4 rounds bound it.
-	for range 4 {
+	// Each round either returns or waits for one fsync, and the second
+	// fsync that starts after the call began covers everything appended
+	// before it. A round may also end without an fsync when the syncer
+	// stops, hence 8 rather than 4.
+	for range 8 {
 		if offset < l.flushed.Load() {
 			return nil
 		}
@@ -39,36 +45,113 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 		if offset >= l.leo.Load() {
 			return fmt.Errorf("%w: wait for offset %d, log end offset %d", ErrOffsetOutOfRange, offset, l.leo.Load())
 		}
-		l.smu.Lock()
-		if l.syncing {
-			ch := l.syncDone
-			l.smu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		r, lead := l.roundFor(offset)
+		if lead {
+			l.runRound(r, false)
 		}
-		l.syncing = true
-		ch := make(chan struct{})
-		l.syncDone = ch
-		l.smu.Unlock()
-
-		err := l.syncActive()
-
-		l.smu.Lock()
-		l.syncing = false
-		close(ch)
-		l.smu.Unlock()
-		if err != nil {
-			return err
+		select {
+		case <-r.done:
+			if r.err != nil {
+				return r.err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	if offset < l.flushed.Load() {
 		return nil
 	}
-	return fmt.Errorf("commitlog: offset %d not durable after 4 group commits", offset)
+	return fmt.Errorf("commitlog: offset %d not durable after 8 group commits", offset)
+}
+
+// roundFor returns the fsync round to wait for so that offset becomes
+// durable: the running one if it covers offset, else the next one, queued
+// on the syncer or, when no syncer runs, led by the caller (lead).
+func (l *Log) roundFor(offset int64) (r *syncRound, lead bool) {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	if r := l.syncing; r != nil && (offset < r.target || l.syncer == nil) {
+		// Without a syncer, wait for the running fsync even if it does not
+		// cover offset, then lead the next one (pebble's group commit).
+		return r, false
+	}
+	if r := l.pending; r != nil {
+		return r, false
+	}
+	r = newSyncRound()
+	if l.syncing != nil {
+		// Queued when the running fsync ends (runRound).
+		l.pending = r
+		return r, false
+	}
+	if l.syncer != nil && l.syncer.enqueue(l, false) {
+		l.pending = r
+		return r, false
+	}
+	r.target = l.leo.Load()
+	l.syncing = r
+	return r, true
+}
+
+// requestSync queues an fsync of everything appended so far on the
+// syncer, without waiting (called after each append of a durable log, so
+// that the fsync starts before the producer's request waits for it). It
+// does nothing without a running syncer. l.mu may be held.
+func (l *Log) requestSync() {
+	if l.syncer == nil {
+		return
+	}
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	if l.pending != nil {
+		return
+	}
+	if l.syncing != nil {
+		l.pending = newSyncRound() // queued when the running fsync ends
+		return
+	}
+	if l.syncer.enqueue(l, false) {
+		l.pending = newSyncRound()
+	}
+}
+
+// runQueuedRound runs the pending round of a log taken from the syncer's
+// queue (a syncer worker).
+func (l *Log) runQueuedRound() {
+	l.smu.Lock()
+	r := l.pending
+	if r == nil || l.syncing != nil {
+		// BUG guard: a log is queued only with a pending round and no
+		// running one; a stray entry is harmless, so skip it.
+		l.smu.Unlock()
+		return
+	}
+	l.pending = nil
+	r.target = l.leo.Load()
+	l.syncing = r
+	l.smu.Unlock()
+	l.runRound(r, true)
+}
+
+// runRound runs round r, which the caller made l.syncing: it fsyncs, wakes
+// r's waiters and hands a round that became pending meanwhile to the
+// syncer (worker: the caller is a syncer worker, which drains the queue
+// even while stopping). Without a running syncer that pending round ends
+// without an fsync; its waiters then lead one themselves.
+func (l *Log) runRound(r *syncRound, worker bool) {
+	err := l.syncActive()
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	r.err = err
+	l.syncing = nil
+	close(r.done)
+	if next := l.pending; next != nil {
+		if l.syncer != nil && l.syncer.enqueue(l, worker) {
+			return
+		}
+		l.pending = nil
+		close(next.done)
+	}
 }
 
 // Flush fsyncs everything appended so far.
@@ -91,6 +174,12 @@ func (l *Log) syncActive() error {
 	}
 	seg := l.active()
 	target := l.leo.Load()
+	if target <= l.flushed.Load() {
+		// Already durable (a roll, flush.messages or an earlier round): a
+		// round queued on append often finds its bytes fsynced by now.
+		l.mu.RUnlock()
+		return nil
+	}
 	gen := l.truncGen
 	f, err := seg.acquire()
 	l.mu.RUnlock()

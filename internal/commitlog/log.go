@@ -26,6 +26,11 @@ type Options struct {
 	// 0 means 4096.
 	MaxOpenFiles int
 
+	// SyncWorkers bounds the fsyncs a Manager runs at once for durable
+	// logs while Manager.Run runs (group commit across partitions,
+	// syncer.go). 0 means DefaultSyncWorkers.
+	SyncWorkers int
+
 	// ProducerIDExpiration is producer.id.expiration.ms: a producer
 	// without a batch for this long and without an open transaction is
 	// forgotten. 0 means 1 day.
@@ -88,9 +93,11 @@ type Log struct {
 
 	ps producerStates // idempotence and transactions (producer_state.go); its own mu, taken before mu
 
-	smu      sync.Mutex
-	syncing  bool          // guarded by smu: a group-commit leader is fsyncing
-	syncDone chan struct{} // guarded by smu: closed when that fsync ends
+	// Group commit (durable.go, syncer.go).
+	syncer  *syncer    // immutable; nil for a standalone log
+	smu     sync.Mutex // never held while taking mu
+	syncing *syncRound // guarded by smu: the fsync running now, or nil
+	pending *syncRound // guarded by smu: the next fsync (queued, or queued when syncing ends), or nil
 }
 
 type trash struct {
@@ -106,6 +113,7 @@ type openState struct {
 	hw            int64 // -1: unknown
 	cleanedTo     int64 // -1: unknown
 	hc            *handleCache
+	syncer        *syncer // nil: waiters lead their own fsyncs
 	topic         string
 	partition     int32
 }
@@ -130,7 +138,7 @@ func openLog(fs vfs.FS, dir string, cfg Config, opts Options, st openState) (*Lo
 	}
 	l := &Log{
 		fs: fs, dir: dir, topic: st.topic, partition: st.partition,
-		clk: opts.Clock, hc: st.hc, cfg: cfg,
+		clk: opts.Clock, hc: st.hc, cfg: cfg, syncer: st.syncer,
 		logger: opts.Logger.With("topic", st.topic, "partition", st.partition),
 	}
 	l.lso.Store(-1)
@@ -236,6 +244,9 @@ func (l *Log) Append(records []byte, leaderEpoch int32) (AppendResult, error) {
 			return AppendResult{}, l.goOffline(err)
 		}
 	}
+	if l.cfg.durable() {
+		l.requestSync()
+	}
 	return res, l.maybeFlushByCountLocked()
 }
 
@@ -274,6 +285,9 @@ func (l *Log) AppendReplicated(records []byte) (AppendResult, error) {
 		if err := l.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
 			return AppendResult{}, l.goOffline(err)
 		}
+	}
+	if l.cfg.durable() {
+		l.requestSync()
 	}
 	return res, l.maybeFlushByCountLocked()
 }

@@ -29,6 +29,7 @@ type Manager struct {
 	dir  string
 	opts Options
 	hc   *handleCache
+	sync *syncer // group commit across the logs while Run runs
 
 	// tick is how often Run wakes up (tests shorten it).
 	tick time.Duration
@@ -49,7 +50,7 @@ func NewManager(fs vfs.FS, dir string, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	return &Manager{
-		fs: fs, dir: dir, opts: opts, hc: newHandleCache(opts.MaxOpenFiles),
+		fs: fs, dir: dir, opts: opts, hc: newHandleCache(opts.MaxOpenFiles), sync: newSyncer(opts.SyncWorkers),
 		tick: time.Second, logs: make(map[partitionKey]*Log),
 	}, nil
 }
@@ -114,7 +115,7 @@ func (m *Manager) Load(cfgFor func(topic string, partition int32) Config) error 
 		}
 		l, err := openLog(m.fs, p, cfgFor(topic, part), m.opts, openState{
 			clean: clean, recoveryPoint: get(rp), logStart: get(ls), hw: get(hw), cleanedTo: get(co),
-			hc: m.hc, topic: topic, partition: part,
+			hc: m.hc, syncer: m.sync, topic: topic, partition: part,
 		})
 		if err != nil {
 			return err
@@ -148,7 +149,7 @@ func (m *Manager) Create(topic string, partition int32, cfg Config) (*Log, error
 		return nil, fmt.Errorf("%w: %s", ErrExists, logDirName(topic, partition))
 	}
 	l, err := openLog(m.fs, m.fs.PathJoin(m.dir, logDirName(topic, partition)), cfg, m.opts, openState{
-		recoveryPoint: -1, logStart: -1, hw: -1, cleanedTo: -1, hc: m.hc, topic: topic, partition: partition,
+		recoveryPoint: -1, logStart: -1, hw: -1, cleanedTo: -1, hc: m.hc, syncer: m.sync, topic: topic, partition: partition,
 	})
 	if err != nil {
 		return nil, err
@@ -210,10 +211,16 @@ func (m *Manager) Logs() []*Log {
 	return out
 }
 
-// Run does the background work until ctx is done: retention, the cleaner,
-// the flush.ms flusher, removal of .deleted files and checkpoints. It runs
-// on the caller's goroutine and returns nil when ctx is done.
+// Run does the background work until ctx is done: the fsyncs of durable
+// logs (a bounded pool of Options.SyncWorkers goroutines, group commit
+// across partitions), retention, the cleaner, the flush.ms flusher, removal
+// of .deleted files and checkpoints. It runs on the caller's goroutine,
+// waits for the fsync workers before returning, and returns nil when ctx
+// is done.
 func (m *Manager) Run(ctx context.Context) error {
+	if m.sync.start() {
+		defer m.sync.stop()
+	}
 	t := time.NewTicker(m.tick)
 	defer t.Stop()
 	for {
