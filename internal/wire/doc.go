@@ -35,7 +35,10 @@
 // are not checked for valid UTF-8 here (Kafka's parser replaces invalid
 // sequences and does not fail); names that matter are validated where they
 // are used (topic names: INVALID_TOPIC_EXCEPTION). The check costs one
-// encode of the request into a pooled buffer.
+// encode of the request into a pooled buffer. Produce is the exception in
+// cost and strength: its records are not re-encoded, only the length they
+// add is checked (canonicalProduce), so a -1 count for its topics or
+// partitions passes as an empty array (answered with an empty response).
 //
 // Package wire imports nothing from Kavka.
 package wire

@@ -312,9 +312,9 @@ func rows() []row {
 	}
 	closes("row13_array_count_int32_max", metadata(4, "t"), setInt32(0, 1<<31-1), smallAlloc)
 	closes("row13_array_count_times_min_size_above_remaining", metadata(4, "t"), setInt32(0, 1000), smallAlloc)
-	// Produce v3 (non-flexible) body: transactional_id int16 | acks int16 | timeout int32 | topics count int32 …
-	closes("row13_array_count_below_minus_one", produce3(), setInt32(8, -5), 0)
-	closes("row13_array_count_null_for_non_nullable", produce3(), setInt32(8, -1), 0)
+	// CreateTopics v4 (non-flexible) body: topics count int32 | …
+	closes("row13_array_count_below_minus_one", createTopics4(), setInt32(0, -5), 0)
+	closes("row13_array_count_null_for_non_nullable", createTopics4(), setInt32(0, -1), 0)
 	closes("row13_compact_array_count_int32_max", metadata(12, "t"), func(b []byte) []byte {
 		return splice(b, 0, 1, uvarint(nil, 1<<31))
 	}, smallAlloc)
@@ -379,6 +379,16 @@ func rows() []row {
 		}
 	})
 	closes("row17_trailing_bytes_rejected", metadata(12, "t"), func(b []byte) []byte { return append(b, 0, 0, 0) }, 0)
+	add("row17_trailing_bytes_after_produce_rejected", func(t *testing.T, b *broker) {
+		// Produce is checked by length, without re-encoding its records.
+		req := produce("t", 0, 1, batch(t, record.BuilderOptions{}, 2))
+		before := b.leo(t, "t", 0)
+		b.sendExpectClose(t, frameBody(1, req, append(req.AppendTo(nil), 0)))
+		wantLog(t, b, "malformed request")
+		if after := b.leo(t, "t", 0); after != before {
+			t.Errorf("log end offset moved %d → %d", before, after)
+		}
+	})
 
 	// ---- Produce / record batches (rows 18–31) ----
 
@@ -675,10 +685,10 @@ func wantLog(t *testing.T, b *broker, msg string) {
 	}
 }
 
-func produce3() *kmsg.ProduceRequest {
-	p := produce("t", 0, 1, []byte{1, 2, 3})
-	p.SetVersion(3)
-	return p
+func createTopics4() *kmsg.CreateTopicsRequest {
+	r := createTopics("x", 1, 1)
+	r.SetVersion(4)
+	return r
 }
 
 func containsCode(codes []int16, c int16) bool {
