@@ -1,0 +1,486 @@
+package chaos
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kavka-io/kavka/test/harness"
+)
+
+var (
+	soak     = flag.Bool("chaos.soak", os.Getenv("KAVKA_CHAOS_SOAK") != "", "run the long variants (minutes per scenario)")
+	seedFlag = flag.Uint64("chaos.seed", 0, "nemesis seed (0: derived from the time); a failing seed replays")
+	histDir  = flag.String("chaos.history", os.Getenv("KAVKA_CHAOS_HISTORY"), "directory to write each scenario's history (JSON lines) to")
+)
+
+// row is one line of the fault-matrix table.
+type row struct {
+	id, fault                  string
+	seed                       uint64
+	acked, indet, lost, dup    int
+	other                      int
+	recover, maxGap            time.Duration
+	notes                      string
+}
+
+var (
+	tableMu sync.Mutex
+	table   []row
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	harness.Main(m)
+}
+
+// printTable logs the fault-matrix table and writes it to
+// KAVKA_CHAOS_REPORT if set.
+func printTable(t *testing.T) {
+	tableMu.Lock()
+	defer tableMu.Unlock()
+	if len(table) == 0 {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| id | fault | seed | acked | indeterminate | lost | duplicated | other anomalies | recover after heal | longest write gap | notes |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range table {
+		rec := "never"
+		if r.recover >= 0 {
+			rec = r.recover.Round(10 * time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %s | %s | %s |\n", r.id, r.fault, r.seed, r.acked, r.indet,
+			r.lost, r.dup, r.other, rec, r.maxGap.Round(10*time.Millisecond), r.notes)
+	}
+	t.Logf("fault matrix:\n%s", b.String())
+	if p := os.Getenv("KAVKA_CHAOS_REPORT"); p != "" {
+		os.WriteFile(p, []byte(b.String()), 0o644)
+	}
+}
+
+// run is one scenario in progress.
+type run struct {
+	t          *testing.T
+	ctx        context.Context
+	c          *cluster
+	w          *workload
+	h          *History
+	rng        *rand.Rand
+	topic      string
+	partitions int32
+	notes      []string
+	problems   []string // invariant failures outside the history checker
+}
+
+func (r *run) nemesis(f, format string, args ...any) {
+	v := fmt.Sprintf(format, args...)
+	r.h.Add(Event{Type: "nemesis", F: f, Value: v})
+	r.t.Logf("%v nemesis %s %s", r.h.Now().Round(time.Millisecond), f, v)
+}
+
+func (r *run) sleep(d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-r.ctx.Done():
+	}
+}
+
+func (r *run) leader(p int32) int32 {
+	var l int32
+	if _, err := eventually(r.ctx, 30*time.Second, func() (err error) { l, err = r.c.leader(r.ctx, r.topic, p); return err }); err != nil {
+		r.t.Fatalf("leader of partition %d: %v", p, err)
+	}
+	return l
+}
+
+func (r *run) restart(nd *node) {
+	if err := nd.start(); err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("restart node %d: %v", nd.ID, err))
+		r.t.Errorf("restart node %d: %v", nd.ID, err)
+	}
+}
+
+func (r *run) problem(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	r.problems = append(r.problems, s)
+	r.t.Errorf("%s", s)
+}
+
+// scenario is one row of the fault matrix.
+type scenario struct {
+	id, fault  string
+	partitions int32
+	quick      time.Duration // workload time before the nemesis, CI variant
+	nemesis    func(r *run)
+}
+
+func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
+
+var scenarios = []scenario{
+	{id: "F0", fault: "none (baseline)", partitions: 3, nemesis: func(r *run) {
+		r.sleep(map[bool]time.Duration{false: 15 * time.Second, true: 240 * time.Second}[*soak])
+	}},
+	{id: "F1", fault: "SIGKILL the leader of partition 0, restart after fencing", partitions: 2, nemesis: func(r *run) {
+		n := 2
+		if *soak {
+			n = 5
+		}
+		for i := range n {
+			l := r.leader(0)
+			nd := r.c.node(l)
+			r.nemesis("kill", "node %d (leader of 0), round %d", l, i+1)
+			nd.kill()
+			r.sleep(6 * time.Second) // session timeout 4 s + grace
+			r.nemesis("start", "node %d", l)
+			r.restart(nd)
+			r.sleep(4 * time.Second)
+		}
+	}},
+	{id: "F2", fault: "rolling SIGTERM restart of every node", partitions: 3, nemesis: func(r *run) {
+		rounds := 1
+		if *soak {
+			rounds = 3
+		}
+		for range rounds {
+			for _, nd := range r.c.nodes {
+				r.nemesis("term", "node %d", nd.ID)
+				took, ok := nd.stop(syscall.SIGTERM, 20*time.Second)
+				if !ok {
+					r.problem("node %d: SIGTERM shutdown still running after %v (killed)", nd.ID, took)
+				}
+				r.notes = appendMax(r.notes, "shutdown", took)
+				r.nemesis("start", "node %d", nd.ID)
+				r.restart(nd)
+				if d, err := eventually(r.ctx, 40*time.Second, func() error { return r.c.fullISR(r.ctx, r.topic, r.partitions) }); err != nil {
+					r.problem("full ISR not back %v after restarting node %d: %v", d, nd.ID, err)
+				}
+			}
+		}
+	}},
+	{id: "F3", fault: "SIGSTOP the leader of partition 0 for 12 s, SIGCONT", partitions: 2, nemesis: func(r *run) {
+		rounds := 1
+		if *soak {
+			rounds = 4
+		}
+		for range rounds {
+			l := r.leader(0)
+			nd := r.c.node(l)
+			r.nemesis("pause", "node %d (leader of 0)", l)
+			nd.signal(syscall.SIGSTOP)
+			r.sleep(time.Duration(10+r.rng.IntN(6)) * time.Second)
+			r.nemesis("resume", "node %d", l)
+			nd.signal(syscall.SIGCONT)
+			r.sleep(5 * time.Second)
+		}
+	}},
+	{id: "F4", fault: "isolate the leader of partition 0 from the other nodes (proxy, 15 s)", partitions: 2, nemesis: func(r *run) {
+		rounds := 1
+		if *soak {
+			rounds = 4
+		}
+		for range rounds {
+			l := int(r.leader(0))
+			var others []int
+			for _, nd := range r.c.nodes {
+				if nd.ID != l {
+					others = append(others, nd.ID)
+				}
+			}
+			r.nemesis("isolate", "node %d from %v (both ways; clients still reach it)", l, others)
+			r.c.net.Isolate(l, others...)
+			r.sleep(15 * time.Second)
+			r.nemesis("heal-net", "")
+			r.c.net.Heal()
+			r.sleep(5 * time.Second)
+		}
+	}},
+	{id: "F8", fault: "kill -9 one broker (seeded choice), restart", partitions: 3, nemesis: func(r *run) {
+		rounds := 1
+		if *soak {
+			rounds = 5
+		}
+		for range rounds {
+			nd := pick(r.rng, r.c.nodes)
+			r.nemesis("kill", "node %d", nd.ID)
+			nd.kill()
+			r.sleep(time.Duration(2+r.rng.IntN(6)) * time.Second)
+			r.nemesis("start", "node %d", nd.ID)
+			r.restart(nd)
+			r.sleep(4 * time.Second)
+		}
+		r.notes = append(r.notes, "un-fsynced data not dropped (no fault file layer reachable from a process)")
+	}},
+	{id: "F10", fault: "torn tail: kill -9, truncate/garble the active segment, restart", partitions: 2, nemesis: func(r *run) {
+		rounds := 1
+		if *soak {
+			rounds = 4
+		}
+		for range rounds {
+			nd := pick(r.rng, r.c.nodes)
+			r.nemesis("kill", "node %d", nd.ID)
+			nd.kill()
+			p := r.rng.Int32N(r.partitions)
+			what, err := tearTail(filepath.Join(nd.Dir, fmt.Sprintf("%s-%d", r.topic, p)), r.rng)
+			if err != nil {
+				r.t.Fatalf("tear tail: %v", err)
+			}
+			r.nemesis("tear", "node %d partition %d: %s", nd.ID, p, what)
+			r.sleep(2 * time.Second)
+			r.nemesis("start", "node %d", nd.ID)
+			r.restart(nd)
+			r.sleep(5 * time.Second)
+		}
+	}},
+	{id: "F16", fault: "kill the active controller during topic creation", partitions: 2, nemesis: func(r *run) {
+		adm := func() (*kadm.Client, func()) {
+			cl, err := r.c.freshClient()
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			return kadm.NewClient(cl), cl.Close
+		}
+		created := 0
+		create := func(n int) {
+			for range n {
+				name := fmt.Sprintf("f16-%02d", created)
+				if _, err := eventually(r.ctx, 30*time.Second, func() error {
+					a, done := adm()
+					defer done()
+					ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+					defer cancel()
+					resp, err := a.CreateTopic(ctx, 3, 3, nil, name)
+					if err == nil && resp.Err != nil && resp.Err != kerr.TopicAlreadyExists {
+						err = resp.Err
+					}
+					return err
+				}); err != nil {
+					r.problem("create %s: %v", name, err)
+				}
+				created++
+			}
+		}
+		create(2)
+		var ctl int32
+		if _, err := eventually(r.ctx, 20*time.Second, func() (err error) { ctl, err = r.c.activeController(r.ctx); return err }); err != nil {
+			r.t.Fatalf("active controller: %v", err)
+		}
+		nd := r.c.node(ctl)
+		done := make(chan struct{})
+		go func() { defer close(done); create(4) }()
+		r.sleep(time.Duration(r.rng.IntN(300)) * time.Millisecond)
+		r.nemesis("kill", "node %d (active controller) while topics are created", ctl)
+		nd.kill()
+		<-done
+		r.sleep(2 * time.Second)
+		r.nemesis("start", "node %d", ctl)
+		r.restart(nd)
+		r.sleep(4 * time.Second)
+	}},
+}
+
+func appendMax(notes []string, what string, d time.Duration) []string {
+	prefix := "max " + what + " "
+	for i, n := range notes {
+		if strings.HasPrefix(n, prefix) {
+			var old time.Duration
+			old, _ = time.ParseDuration(strings.TrimPrefix(n, prefix))
+			if d > old {
+				notes[i] = prefix + d.Round(10*time.Millisecond).String()
+			}
+			return notes
+		}
+	}
+	return append(notes, prefix+d.Round(10*time.Millisecond).String())
+}
+
+// tearTail damages the last segment of a partition directory: truncates it
+// at a random byte or appends random garbage or a copy of a batch's first
+// half. It returns what it did.
+func tearTail(dir string, rng *rand.Rand) (string, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(names) == 0 {
+		return "", fmt.Errorf("no segments in %s: %v", dir, err)
+	}
+	sort.Strings(names)
+	name := names[len(names)-1]
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", err
+	}
+	switch k := rng.IntN(3); {
+	case k == 0 && len(b) > 1:
+		n := 1 + rng.IntN(len(b)-1)
+		return fmt.Sprintf("truncated %s from %d to %d bytes", filepath.Base(name), len(b), n), os.Truncate(name, int64(n))
+	case k == 1:
+		g := make([]byte, 1+rng.IntN(300))
+		for i := range g {
+			g[i] = byte(rng.IntN(256))
+		}
+		return fmt.Sprintf("appended %d random bytes to %s (%d bytes)", len(g), filepath.Base(name), len(b)), appendFile(name, g)
+	default:
+		n := min(len(b), 61+rng.IntN(64))
+		half := append([]byte(nil), b[:n]...)
+		return fmt.Sprintf("appended a half-written batch (%d bytes) to %s (%d bytes)", n, filepath.Base(name), len(b)), appendFile(name, half)
+	}
+}
+
+func appendFile(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// TestChaos runs every scenario: a 3-node cluster behind the fault proxy,
+// the queue workload before, during and after the nemesis, a final drain,
+// the history checker, then full ISR, converged metadata and byte-identical
+// replicas after a clean stop.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level fault tests")
+	}
+	t.Cleanup(func() { printTable(t) })
+	for _, sc := range scenarios {
+		t.Run(sc.id, func(t *testing.T) { runScenario(t, sc) })
+	}
+}
+
+func runScenario(t *testing.T, sc scenario) {
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("%s seed %d (replay: go test ./test/chaos -run 'TestChaos/%s$' -chaos.seed=%d)", sc.id, seed, sc.id, seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute+map[bool]time.Duration{true: 20 * time.Minute}[*soak])
+	defer cancel()
+	c := startCluster(t, 3, seed)
+	var hw *os.File
+	if *histDir != "" {
+		os.MkdirAll(*histDir, 0o755)
+		f, err := os.Create(filepath.Join(*histDir, fmt.Sprintf("%s-%d.jsonl", sc.id, seed)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		hw = f
+	}
+	h := NewHistory(nil)
+	if hw != nil {
+		h = NewHistory(hw)
+	}
+	r := &run{t: t, ctx: ctx, c: c, h: h, rng: rand.New(rand.NewPCG(seed, 1)), topic: "chaos", partitions: sc.partitions}
+	// Cluster up: three live brokers, then the topic with a full ISR.
+	if d, err := eventually(ctx, 40*time.Second, func() error {
+		md, err := c.metadata(ctx)
+		if err != nil || len(md.Brokers) != 3 {
+			return fmt.Errorf("brokers %v: %v", md.Brokers, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("cluster not up after %v: %v", d, err)
+	}
+	if _, err := eventually(ctx, 30*time.Second, func() error {
+		cl, err := c.freshClient()
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		resp, err := kadm.NewClient(cl).CreateTopic(ctx, sc.partitions, 3, map[string]*string{"min.insync.replicas": ptr("2")}, r.topic)
+		if err == nil && resp.Err != nil && resp.Err != kerr.TopicAlreadyExists {
+			err = resp.Err
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if _, err := eventually(ctx, 30*time.Second, func() error { return c.fullISR(ctx, r.topic, sc.partitions) }); err != nil {
+		t.Fatalf("topic never had a full ISR: %v", err)
+	}
+	w := &workload{h: h, seeds: c.seeds(), topic: r.topic, partitions: sc.partitions, producers: 3, consumers: 2, rate: 60, logf: t.Logf}
+	r.w = w
+	w.run(ctx, seed)
+	r.sleep(3 * time.Second)
+	sc.nemesis(r)
+	// Heal everything (Redpanda's _heal_all) and let the workload run on.
+	c.net.Heal()
+	for _, nd := range c.nodes {
+		nd.signal(syscall.SIGCONT)
+		if !nd.running() {
+			r.restart(nd)
+		}
+	}
+	r.nemesis("heal", "all")
+	r.sleep(8 * time.Second)
+	w.stop()
+	drainStart := time.Now()
+	if err := w.drain(ctx, 100*time.Second); err != nil {
+		r.problem("%v", err)
+	}
+	t.Logf("drain took %v", time.Since(drainStart).Round(time.Millisecond))
+	res := Check(h.Events())
+	t.Logf("%s: acked %d, indeterminate %d, records polled %d, recover %v, longest write gap %v",
+		sc.id, res.Acked, res.Indeterminate, res.Polled, res.Recover, res.MaxGap)
+	if !res.Valid() {
+		t.Errorf("%s (seed %d) anomalies:\n%s", sc.id, seed, res.Summary())
+	}
+	if res.Recover < 0 || res.Recover > 30*time.Second {
+		r.problem("G-LIVE: acks=all writes did not succeed within 30 s of the heal (recover %v)", res.Recover)
+	}
+	// After healing: full ISR by itself, metadata converged.
+	if d, err := eventually(ctx, 60*time.Second, func() error { return c.fullISR(ctx, r.topic, sc.partitions) }); err != nil {
+		r.problem("full ISR not back %v after the heal: %v", d, err)
+	}
+	if d, err := eventually(ctx, 30*time.Second, func() error { return c.converged(ctx) }); err != nil {
+		r.problem("metadata not converged after %v: %v", d, err)
+	}
+	// Clean stop, then every replica byte-identical.
+	for _, nd := range c.nodes {
+		if took, ok := nd.stop(syscall.SIGTERM, 20*time.Second); !ok {
+			r.problem("node %d: SIGTERM shutdown hung (> %v)", nd.ID, took)
+		}
+	}
+	for _, b := range c.compareLogs(r.topic, sc.partitions) {
+		r.problem("replicas differ: %s", b)
+	}
+	for _, nd := range c.nodes {
+		if l := nd.log.String(); strings.Contains(l, "panic:") || strings.Contains(l, "fatal error:") || strings.Contains(l, "BUG:") {
+			r.problem("node %d log has a panic/BUG", nd.ID)
+		}
+	}
+	other := 0
+	for k, v := range res.Anomalies {
+		if k != "lost-write" && k != "unseen" && k != "duplicate" {
+			other += len(v)
+		}
+	}
+	other += len(r.problems)
+	notes := r.notes
+	if len(r.problems) > 0 {
+		notes = append(notes, fmt.Sprintf("%d invariant failures", len(r.problems)))
+	}
+	tableMu.Lock()
+	table = append(table, row{id: sc.id, fault: sc.fault, seed: seed, acked: res.Acked, indet: res.Indeterminate,
+		lost: res.Count("lost-write") + res.Count("unseen"), dup: res.Count("duplicate"), other: other,
+		recover: res.Recover, maxGap: res.MaxGap, notes: strings.Join(notes, "; ")})
+	tableMu.Unlock()
+}
+
+func ptr[T any](v T) *T { return &v }

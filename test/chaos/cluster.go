@@ -1,0 +1,263 @@
+package chaos
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kavka-io/kavka/test/harness"
+)
+
+// node is one `kavka serve` process (broker and controller). Its listeners
+// bind 127.0.0.(10+ID); everyone else reaches them only through the proxy.
+type node struct {
+	ID      int
+	Kafka   string // real Kafka listener
+	Ctl     string // real CONTROLLER listener
+	Proxy   string // advertised Kafka address (the proxy's)
+	Dir     string // data directory; <Dir>.properties is the config
+	c       *cluster
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	stopped bool // SIGSTOPped
+	log     *tailLog
+}
+
+// cluster is n nodes behind one fault proxy.
+type cluster struct {
+	t     testing.TB
+	bin   string
+	net   *Net
+	nodes []*node
+	logf  func(string, ...any)
+}
+
+// freePort returns a port on ip that was free a moment ago.
+func freePort(ip string) (string, error) {
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startCluster starts n nodes on 127.0.0.11.. with every link proxied:
+// Kafka traffic (clients and follower fetches) through one proxy per broker
+// that tells callers apart by client id, and CONTROLLER traffic (raft and
+// broker→controller RPCs) through one proxy per ordered pair, by giving
+// each node its own controller.quorum.voters.
+func startCluster(t testing.TB, n int, seed uint64, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: harness.Binary(t), logf: t.Logf}
+	c.net = NewNet(seed, t.Logf)
+	t.Cleanup(c.net.Close)
+	root := t.TempDir()
+	for i := 1; i <= n; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", 10+i)
+		kafka, err := freePort(ip)
+		if err != nil {
+			t.Skipf("cannot bind %s (loopback range): %v", ip, err)
+		}
+		ctl, err := freePort(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &node{ID: i, Kafka: kafka, Ctl: ctl, Dir: filepath.Join(root, fmt.Sprintf("node-%d", i)), c: c, log: &tailLog{}}
+		if nd.Proxy, err = c.net.ListenKafka(ip+":0", kafka, i); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, nd)
+	}
+	// pair[from][to] is the proxy address from uses to reach to's CONTROLLER listener.
+	pair := map[[2]int]string{}
+	for _, from := range c.nodes {
+		for _, to := range c.nodes {
+			if from == to {
+				continue
+			}
+			ip, _, _ := net.SplitHostPort(to.Ctl)
+			a, err := c.net.ListenPair(ip+":0", to.Ctl, from.ID, to.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pair[[2]int{from.ID, to.ID}] = a
+		}
+	}
+	for _, nd := range c.nodes {
+		var voters []string
+		for _, o := range c.nodes {
+			a := o.Ctl
+			if o != nd {
+				a = pair[[2]int{nd.ID, o.ID}]
+			}
+			voters = append(voters, fmt.Sprintf("%d@%s", o.ID, a))
+		}
+		props := []string{
+			fmt.Sprintf("node.id=%d", nd.ID),
+			"process.roles=broker,controller",
+			"controller.quorum.voters=" + strings.Join(voters, ","),
+			"cluster.id=kavka-chaos-cluster",
+			"listeners=PLAINTEXT://" + nd.Kafka + ",CONTROLLER://" + nd.Ctl,
+			"advertised.listeners=PLAINTEXT://" + nd.Proxy,
+			"log.dirs=" + nd.Dir,
+			"default.replication.factor=3",
+			"min.insync.replicas=2",
+			"broker.session.timeout.ms=4000",
+			"broker.heartbeat.interval.ms=500",
+			"offsets.topic.replication.factor=3",
+		}
+		props = append(props, extra...)
+		if err := os.WriteFile(nd.Dir+".properties", []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			nd.signal(syscall.SIGCONT)
+			nd.kill()
+			if t.Failed() || os.Getenv("KAVKA_CHAOS_LOGS") != "" {
+				t.Logf("node %d log (tail):\n%s", nd.ID, nd.log.tail(32<<10))
+			}
+		}
+	})
+	for _, nd := range c.nodes {
+		if err := nd.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// seeds returns the proxied addresses, for kgo.SeedBrokers.
+func (c *cluster) seeds() []string {
+	var out []string
+	for _, nd := range c.nodes {
+		out = append(out, nd.Proxy)
+	}
+	return out
+}
+
+func (c *cluster) node(id int32) *node { return c.nodes[id-1] }
+
+// start starts the process and waits (≤ 30 s) until it listens.
+func (nd *node) start() error {
+	nd.mu.Lock()
+	cmd := exec.Command(nd.c.bin, "serve", "--config", nd.Dir+".properties")
+	cmd.Stdout, cmd.Stderr = nd.log, nd.log
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if err := cmd.Start(); err != nil {
+		nd.mu.Unlock()
+		return fmt.Errorf("start node %d: %w", nd.ID, err)
+	}
+	exited := make(chan struct{})
+	nd.cmd, nd.exited, nd.stopped = cmd, exited, false
+	nd.mu.Unlock()
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", nd.Kafka, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("node %d exited at start:\n%s", nd.ID, nd.log.tail(8<<10))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %d not listening after 30s", nd.ID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (nd *node) running() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return false
+	}
+	select {
+	case <-nd.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// signal sends sig without waiting.
+func (nd *node) signal(sig syscall.Signal) {
+	if !nd.running() {
+		return
+	}
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	nd.cmd.Process.Signal(sig)
+	switch sig {
+	case syscall.SIGSTOP:
+		nd.stopped = true
+	case syscall.SIGCONT:
+		nd.stopped = false
+	}
+}
+
+// kill sends SIGKILL and waits for the exit.
+func (nd *node) kill() { nd.stop(syscall.SIGKILL, 10*time.Second) }
+
+// stop sends sig and waits at most d for the exit, then SIGKILLs; it
+// returns how long the exit took and whether it was within d.
+func (nd *node) stop(sig syscall.Signal, d time.Duration) (time.Duration, bool) {
+	if !nd.running() {
+		return 0, true
+	}
+	start := time.Now()
+	nd.signal(sig)
+	nd.mu.Lock()
+	exited, p := nd.exited, nd.cmd.Process
+	nd.mu.Unlock()
+	select {
+	case <-exited:
+		return time.Since(start), true
+	case <-time.After(d):
+		p.Kill()
+		<-exited
+		return time.Since(start), false
+	}
+}
+
+// tailLog keeps the last few MiB of a process's output.
+type tailLog struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *tailLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	if len(l.b) > 8<<20 {
+		l.b = append([]byte(nil), l.b[len(l.b)-(4<<20):]...)
+	}
+	return len(p), nil
+}
+
+func (l *tailLog) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.b) > n {
+		return string(l.b[len(l.b)-n:])
+	}
+	return string(l.b)
+}
+
+func (l *tailLog) String() string { return l.tail(1 << 30) }
