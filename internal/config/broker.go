@@ -42,6 +42,16 @@ type Broker struct {
 	BrokerSessionTimeoutMs int64
 	// BrokerHeartbeatIntervalMs is broker.heartbeat.interval.ms.
 	BrokerHeartbeatIntervalMs int64
+	// ReplicaLagTimeMaxMs is replica.lag.time.max.ms.
+	ReplicaLagTimeMaxMs int64
+	// AutoLeaderRebalance is auto.leader.rebalance.enable.
+	AutoLeaderRebalance bool
+	// LeaderImbalanceCheckIntervalSeconds is
+	// leader.imbalance.check.interval.seconds.
+	LeaderImbalanceCheckIntervalSeconds int64
+	// LeaderImbalancePerBrokerPercentage is
+	// leader.imbalance.per.broker.percentage.
+	LeaderImbalancePerBrokerPercentage int32
 	// listeners is the text of listeners, split by load.
 	listeners string
 

@@ -126,6 +126,7 @@ type QuorumOptions struct {
 type ctlState struct {
 	activeTerm uint64              // the term this node became active in; 0 = not active
 	lastSeen   map[int32]time.Time // last heartbeat (or activation) per broker
+	balanced   time.Time           // the last preferred-leader check (balance.go)
 }
 
 // OpenReplicated opens a cluster-mode Store under dataDir: meta.properties
@@ -531,7 +532,7 @@ func (s *Store) RunController(ctx context.Context) error {
 		}
 		if !s.q.Status().IsLeader {
 			s.mu.Lock()
-			s.ctl.activeTerm = 0
+			s.ctl.activeTerm, s.ctl.balanced = 0, time.Time{}
 			s.mu.Unlock()
 			continue
 		}
@@ -574,6 +575,18 @@ func (s *Store) controllerTick() error {
 	if recs := s.electLeaderless(im); len(recs) > 0 {
 		_, err := s.proposeLocked(recs)
 		return err
+	}
+	if bc := s.balanceConfig(); bc.enabled {
+		if s.ctl.balanced.IsZero() {
+			s.ctl.balanced = now // the first check one interval after activation
+		} else if now.Sub(s.ctl.balanced) >= bc.interval {
+			s.ctl.balanced = now
+			if recs := preferredElections(im, bc.percent); len(recs) > 0 {
+				s.opts.Logger.Info("auto leader rebalance", "partitions", len(recs))
+				_, err := s.proposeLocked(recs)
+				return err
+			}
+		}
 	}
 	return nil
 }

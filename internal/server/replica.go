@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/kavka-io/kavka/internal/handler"
 	"github.com/kavka-io/kavka/internal/metadata"
@@ -24,12 +25,13 @@ func (s *Server) newReplicas() *replica.Manager {
 		return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), true
 	})
 	return replica.NewManager(replica.Config{
-		NodeID:    s.cfg.NodeID,
-		Transport: tr,
-		Alter:     storeAlter{s.meta},
-		Notify:    func(topic string, p int32) { s.waits.Notify(handler.TopicPartition{Topic: topic, Partition: p}) },
-		Clock:     s.opts.Clock,
-		Logger:    s.logger,
+		NodeID:            s.cfg.NodeID,
+		ReplicaLagTimeMax: time.Duration(s.cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
+		Transport:         tr,
+		Alter:             storeAlter{s.meta},
+		Notify:            func(topic string, p int32) { s.waits.Notify(handler.TopicPartition{Topic: topic, Partition: p}) },
+		Clock:             s.opts.Clock,
+		Logger:            s.logger,
 	})
 }
 
