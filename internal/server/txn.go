@@ -38,7 +38,33 @@ func (s *Server) newTxn(lazy *lazyHandler) (*txn.Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("producer ids: %w", err)
 	}
-	return txn.New(cfg, s.opts.Clock, &txnStorage{s: s, cfg: cfg}, ids, lazyMarkers{lazy}, groupOffsets{s.groups}, s.logger)
+	var src txn.IDs = ids
+	if s.cfg.Quorum() {
+		src = nodeIDs{ids: ids, node: int64(s.cfg.NodeID)}
+	}
+	return txn.New(cfg, s.opts.Clock, &txnStorage{s: s, cfg: cfg}, src, lazyMarkers{lazy}, groupOffsets{s.groups}, s.logger)
+}
+
+// nodeIDs makes the producer ids of the brokers of a cluster disjoint: every
+// broker has its own durable counter, so broker n hands out n<<32 | counter
+// (node ids are unique and positive). Without it every broker started at 0
+// and two idempotent producers could get one id from two brokers; a leader
+// then took one's batches for retries of the other's and acked them without
+// appending them. Kafka gets the same guarantee from AllocateProducerIds.
+type nodeIDs struct {
+	ids  *txn.FileIDs
+	node int64
+}
+
+func (n nodeIDs) Next() (int64, error) {
+	id, err := n.ids.Next()
+	if err != nil {
+		return 0, err
+	}
+	if id >= 1<<32 {
+		return 0, txn.ErrProducerIDsExhausted
+	}
+	return n.node<<32 | id, nil
 }
 
 // TxnConfig turns the broker's transaction.* and
