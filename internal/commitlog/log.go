@@ -200,11 +200,20 @@ func (l *Log) Offline() bool { return l.offline.Load() != nil }
 // With the default flush policy the append is not durable until WaitDurable
 // returns for its LastOffset.
 func (l *Log) Append(records []byte, leaderEpoch int32) (AppendResult, error) {
+	return l.appendLeader(records, leaderEpoch, false)
+}
+
+// appendLeader is Append; walked skips the per-record walk of uncompressed
+// batches (every batch-level check, CRC included, still runs) for records
+// the caller validated with record.Validate: AppendProducer's client
+// batches, which the produce handler validated before the producer-state
+// checks, in Kafka's order.
+func (l *Log) appendLeader(records []byte, leaderEpoch int32, walked bool) (AppendResult, error) {
 	var spanBuf [4]batchSpan
 	l.mu.RLock()
 	maxMsg := l.cfg.MaxMessageBytes
 	l.mu.RUnlock()
-	spans, err := splitBatches(records, max(maxMsg, 1), false, spanBuf[:0])
+	spans, err := splitBatches(records, max(maxMsg, 1), false, walked, spanBuf[:0])
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -257,7 +266,7 @@ func (l *Log) Append(records []byte, leaderEpoch int32) (AppendResult, error) {
 // the epoch cache.
 func (l *Log) AppendReplicated(records []byte) (AppendResult, error) {
 	var spanBuf [16]batchSpan
-	spans, err := splitBatches(records, 0, true, spanBuf[:0])
+	spans, err := splitBatches(records, 0, true, false, spanBuf[:0])
 	if err != nil {
 		return AppendResult{}, err
 	}

@@ -134,7 +134,8 @@ type ProducerAppendResult struct {
 }
 
 // AppendProducer appends one client batch (a Produce request's records for
-// one partition, already validated) with Kafka's idempotence and
+// one partition, already validated with record.Validate, whose walk of the
+// records is not repeated here) with Kafka's idempotence and
 // transaction checks (ProducerAppendInfo): a batch without a producer id is
 // appended as by Append; otherwise its epoch and sequence are checked
 // against the producer's state, a retry of one of the producer's last five
@@ -173,7 +174,7 @@ func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(prod
 		return ProducerAppendResult{}, err
 	}
 	if h.ProducerID < 0 {
-		res, err := l.Append(records, leaderEpoch)
+		res, err := l.appendLeader(records, leaderEpoch, !coordinator)
 		return ProducerAppendResult{AppendResult: res}, err
 	}
 	if h.Control() {
@@ -216,7 +217,7 @@ func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(prod
 		}
 	}
 	base := l.activeBase()
-	res, err := l.Append(records, leaderEpoch)
+	res, err := l.appendLeader(records, leaderEpoch, !coordinator)
 	if err != nil {
 		if opens {
 			l.SetLastStableOffset(l.lsoFromStateLocked())

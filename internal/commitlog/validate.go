@@ -17,12 +17,15 @@ type batchSpan struct {
 // codec, record count against the last offset delta, the size limit, and the
 // record framing of uncompressed batches). It never decompresses.
 // replicated selects the follower rules: no size limit, offset gaps allowed
-// (a compacted leader's batches).
-func splitBatches(b []byte, maxBatch int32, replicated bool, spans []batchSpan) ([]batchSpan, error) {
+// (a compacted leader's batches). walked skips the per-record walk of
+// uncompressed batches for bytes the caller validated with record.Validate
+// already (the produce handler; AppendProducer): at 100-byte records that
+// walk was about 30% of the broker's CPU, done twice.
+func splitBatches(b []byte, maxBatch int32, replicated, walked bool, spans []batchSpan) ([]batchSpan, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: no batches", record.ErrInvalid)
 	}
-	opts := record.ValidateOptions{MaxBatchBytes: int(maxBatch), AllowControl: true}
+	opts := record.ValidateOptions{MaxBatchBytes: int(maxBatch), AllowControl: true, SkipRecords: walked}
 	if replicated {
 		opts = record.ValidateOptions{AllowControl: true, AllowOffsetGaps: true}
 	}

@@ -314,6 +314,12 @@ func TestValidateErrors(t *testing.T) {
 		put32(offNumRecords, 4)(b)
 		return put32(offLastOffsetDelta, 3)(b)
 	}), none, ErrInvalid)
+	// SkipRecords keeps every batch-level check and skips only the walk.
+	skip := ValidateOptions{SkipRecords: true}
+	f("record damage, records skipped", corrupt(good, true, func(b []byte) []byte { b[recStart] = 0x7e; return b }), skip, nil)
+	f("bit flip, records skipped", corrupt(good, false, func(b []byte) []byte { b[len(b)-3] ^= 1; return b }), skip, ErrCorrupt)
+	f("zero records, records skipped", corrupt(good, true, put32(offNumRecords, 0)), skip, ErrInvalid)
+	f("control from a client, records skipped", control, skip, ErrInvalid)
 
 	// Hand-made records: field-level checks.
 	one := func(rec []byte) []byte {
