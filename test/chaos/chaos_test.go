@@ -28,12 +28,12 @@ var (
 
 // row is one line of the fault-matrix table.
 type row struct {
-	id, fault                  string
-	seed                       uint64
-	acked, indet, lost, dup    int
-	other                      int
-	recover, maxGap            time.Duration
-	notes                      string
+	id, fault               string
+	seed                    uint64
+	acked, indet, lost, dup int
+	other                   int
+	recover, maxGap         time.Duration
+	notes                   string
 }
 
 var (
