@@ -3,6 +3,7 @@ package streams
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -16,7 +17,7 @@ type pebbleStore struct {
 }
 
 func openPebble(dir string) (*pebbleStore, error) {
-	db, err := pebble.Open(dir, &pebble.Options{DisableWAL: true})
+	db, err := pebble.Open(dir, &pebble.Options{DisableWAL: true, Logger: pebbleLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
 	}
@@ -62,3 +63,18 @@ func (s *pebbleStore) Range(from, to []byte, fn func(k, v []byte) bool) error {
 
 func (s *pebbleStore) Flush() error { return s.db.Flush() }
 func (s *pebbleStore) Close() error { return s.db.Close() }
+
+// pebbleLogger drops pebble's informational messages and reports its
+// background errors through slog (they have no caller to return to).
+type pebbleLogger struct{}
+
+func (pebbleLogger) Infof(string, ...any) {}
+func (pebbleLogger) Errorf(format string, args ...any) {
+	slog.Warn("streams: pebble: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf is called by pebble on unrecoverable corruption and must not
+// return (pebble's contract).
+func (pebbleLogger) Fatalf(format string, args ...any) {
+	panic("streams: pebble: " + fmt.Sprintf(format, args...))
+}
