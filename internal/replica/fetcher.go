@@ -140,9 +140,16 @@ func FetchOnce(ctx context.Context, m *Manager, source int32, t Transport, maxWa
 			continue
 		}
 		switch {
+		case rp.ErrorCode == kerr.OffsetOutOfRange.Code && rp.LogStartOffset > s.pos.offset:
+			// Our log ends below the leader's log start: restart there.
+			if err := s.p.startAtLeaderStart(source, s.pos, rp.LogStartOffset); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			progress = true
 		case rp.ErrorCode != 0:
 			// NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH: the
-			// metadata will move us; OFFSET_OUT_OF_RANGE: see DESIGN.md.
+			// metadata will move us.
 			errs = append(errs, fmt.Errorf("%s-%d: %w", s.p.topic, s.p.index, kerr.ErrorForCode(rp.ErrorCode)))
 		case rp.DivergingEpoch.EndOffset >= 0 || rp.DivergingEpoch.Epoch >= 0:
 			if _, err := s.p.truncateDiverging(source, s.pos, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset); err != nil {

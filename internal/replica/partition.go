@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -597,6 +598,17 @@ func (p *Partition) appendFromLeader(source int32, pos fetchPosition, records []
 	if p.role != RoleFollower || p.leader != source || p.epoch != pos.currentEpoch || p.log.LogEndOffset() != pos.offset {
 		return false, nil
 	}
+	if len(records) >= 8 {
+		// After startAtLeaderStart the leader's first batch may begin below
+		// its log start offset: an empty log restarts at the batch's base
+		// (Kafka's UnexpectedAppendOffsetException handling).
+		if base := int64(binary.BigEndian.Uint64(records)); base < pos.offset && p.log.LogStartOffset() == pos.offset {
+			if err := p.log.TruncateFullyAndStartAt(base); err != nil {
+				return false, fmt.Errorf("start %s-%d at %d: %w", p.topic, p.index, base, err)
+			}
+			p.hw = min(p.hw, base)
+		}
+	}
 	if len(records) > 0 {
 		if _, err := p.log.AppendReplicated(records); err != nil {
 			return false, fmt.Errorf("append replicated %s-%d at %d: %w", p.topic, p.index, pos.offset, err)
@@ -645,6 +657,29 @@ func (p *Partition) truncateDiverging(source int32, pos fetchPosition, divEpoch 
 	}
 	p.hw = min(p.hw, p.log.LogEndOffset())
 	return target, nil
+}
+
+// startAtLeaderStart empties the follower's log and restarts it at the
+// leader's log start offset, when the follower's log end is below it
+// (retention or DeleteRecords on the leader removed what it would fetch
+// next): it cannot catch up by fetching. Mirrors
+// AbstractFetcherThread.handleOffsetOutOfRange (truncateFullyAndStartAt).
+func (p *Partition) startAtLeaderStart(source int32, pos fetchPosition, leaderStart int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != RoleFollower || p.leader != source || p.epoch != pos.currentEpoch || p.log.LogEndOffset() != pos.offset {
+		return nil
+	}
+	if leaderStart <= pos.offset {
+		return nil
+	}
+	p.m.logger.Info("follower behind the leader's log start: restarting there", "topic", p.topic, "partition", p.index,
+		"log_end", pos.offset, "leader_log_start", leaderStart, "leader", source)
+	if err := p.log.TruncateFullyAndStartAt(leaderStart); err != nil {
+		return fmt.Errorf("start %s-%d at %d: %w", p.topic, p.index, leaderStart, err)
+	}
+	p.hw = leaderStart
+	return nil
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch on the leader (KIP-101,

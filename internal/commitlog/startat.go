@@ -1,0 +1,27 @@
+package commitlog
+
+import "fmt"
+
+// TruncateFullyAndStartAt deletes every segment and leaves an empty log
+// whose log start and end offsets are offset, with an empty leader-epoch
+// cache. A follower calls it when its log ends below its leader's log start
+// offset (retention or DeleteRecords removed what it would fetch next): it
+// cannot catch up by fetching, so it restarts at the leader's start. Mirrors
+// kafka.log.UnifiedLog.truncateFullyAndStartAt.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.errIfUnusableLocked(); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, offset)
+	}
+	if err := l.truncateFullyLocked(offset); err != nil {
+		return err
+	}
+	if _, err := l.epochs.truncateFromEnd(0); err != nil {
+		return l.goOffline(err)
+	}
+	return nil
+}
