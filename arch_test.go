@@ -24,6 +24,7 @@ var allowedInternal = map[string][]string{
 	"internal/wire":      {},
 	"internal/commitlog": {"internal/record", "internal/vfs", "internal/clock"},
 	"internal/config":    {},
+	"internal/httpapi":   {},
 	"internal/metadata":  {"internal/config", "internal/vfs", "internal/clock"},
 }
 

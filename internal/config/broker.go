@@ -38,6 +38,9 @@ type Broker struct {
 	// ControllerListen is the HOST:PORT of the first listener named in
 	// controller.listener.names, or empty.
 	ControllerListen string
+	// AdminListener is admin.listener, the HOST:PORT of the admin HTTP
+	// listener; empty means none.
+	AdminListener string
 	// BrokerSessionTimeoutMs is broker.session.timeout.ms.
 	BrokerSessionTimeoutMs int64
 	// BrokerHeartbeatIntervalMs is broker.heartbeat.interval.ms.
@@ -257,6 +260,16 @@ func splitHostPort(hp string) (string, int32, error) {
 		return "", 0, fmt.Errorf("bad port %q", p)
 	}
 	return host, int32(port), nil
+}
+
+func checkAdminListener(v value) string {
+	if v.s == "" {
+		return ""
+	}
+	if _, _, err := splitHostPort(v.s); err != nil {
+		return "want HOST:PORT: " + err.Error()
+	}
+	return ""
 }
 
 func checkListener(v value) string {

@@ -70,6 +70,8 @@ var brokerTable = []*def{
 		func(b *Broker, v value) { b.ClusterID = v.s }, null(), kavka()),
 	bk("listeners", TypeString, "PLAINTEXT://127.0.0.1:9092", "The listeners to bind, as NAME://HOST:PORT,… (or HOST:PORT). An empty host binds all interfaces. Kavka serves one client listener: the first whose name is not in controller.listener.names; a listener named there (CONTROLLER) carries the metadata quorum's traffic.",
 		func(b *Broker, v value) { b.listeners = v.s }, checked(checkListeners)),
+	bk("admin.listener", TypeString, "", "HOST:PORT of the admin HTTP listener (internal/httpapi): /healthz, /metrics (Prometheus) and /debug/pprof. Kavka key: empty (the default) turns it off. It has no authentication, so bind it to loopback (e.g. 127.0.0.1:9644) or a management network.",
+		func(b *Broker, v value) { b.AdminListener = v.s }, null(), kavka(), checked(checkAdminListener)),
 	bk("process.roles", TypeList, "", "The roles of this process: broker, controller, or both (KRaft, KIP-631). Kavka: empty (the default) is the single-node mode, a broker and its own controller with the metadata in a local file; any value makes the node a member of the raft quorum given by controller.quorum.voters.",
 		func(b *Broker, v value) { b.ProcessRoles = splitList(v.s) }, null(), checked(checkRoles)),
 	bk("controller.quorum.voters", TypeList, "", "The controllers of the metadata quorum, as id@host:port,… (their CONTROLLER listeners). Required when process.roles is set.",

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/kavka-io/kavka/internal/config"
 	"github.com/kavka-io/kavka/internal/group"
 	"github.com/kavka-io/kavka/internal/handler"
+	"github.com/kavka-io/kavka/internal/httpapi"
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/network"
 	"github.com/kavka-io/kavka/internal/purgatory"
@@ -209,6 +211,13 @@ func (s *Server) Meta() *metadata.Store { return s.meta }
 // (writing the clean-shutdown marker) and the metadata store. It returns
 // the first error of the listener or the log manager.
 func (s *Server) Run(ctx context.Context) error {
+	var admin *httpapi.Server
+	if s.cfg.AdminListener != "" {
+		var err error
+		if admin, err = s.newAdmin(); err != nil {
+			return err
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.net.Run(gctx) })
 	if s.quorum != nil {
@@ -224,6 +233,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if admin != nil {
+		g.Go(func() error { return admin.Run(gctx) })
+	}
 	s.logger.Info("kavka ready", "listen", s.Addr().String(), "node", s.cfg.NodeID, "data_dir", s.cfg.DataDir)
 	err := g.Wait()
 	s.stopped.Store(true)
@@ -357,4 +369,21 @@ type lazyHandler struct {
 
 func (l *lazyHandler) Handle(ctx context.Context, rc *handler.RequestContext, req kmsg.Request) kmsg.Response {
 	return l.h.Load().Handle(ctx, rc, req)
+}
+
+// newAdmin builds the admin HTTP listener (admin.listener): /healthz,
+// /metrics with each partition log's offsets, /debug/pprof.
+func (s *Server) newAdmin() (*httpapi.Server, error) {
+	return httpapi.New(httpapi.Config{
+		Addr:   s.cfg.AdminListener,
+		Logger: s.logger,
+		Collectors: []prometheus.Collector{httpapi.LogCollector(func(yield func(httpapi.PartitionOffsets)) {
+			for _, l := range s.logs.Logs() {
+				yield(httpapi.PartitionOffsets{
+					Topic: l.Topic(), Partition: l.Partition(), LogEnd: l.LogEndOffset(),
+					HighWatermark: l.HighWatermark(), Durable: l.DurableOffset(), Offline: l.Offline(),
+				})
+			}
+		})},
+	})
 }
