@@ -87,7 +87,20 @@ func runStandalone(ctx context.Context, workerFile string, connectorFiles []stri
 }
 
 func runDistributed(ctx context.Context, workerFile string) error {
-	return fmt.Errorf("connect distributed: not built yet (%s)", workerFile)
+	props, err := readProps(workerFile)
+	if err != nil {
+		return err
+	}
+	wcfg, err := runtime.ParseWorkerConfig(props)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	d, err := runtime.NewDistributed(wcfg, connectors.Plugins(), log)
+	if err != nil {
+		return err
+	}
+	return serveWorker(ctx, props, d.Herder, d.Run, log)
 }
 
 // serveWorker runs the herder and the REST API until ctx ends or either

@@ -97,6 +97,14 @@ type Herder struct {
 	be      backend
 	log     *slog.Logger
 	kick    chan struct{}
+	// revoke asks the Run goroutine to stop everything this worker runs
+	// and close the given channel when done (distributed mode, before the
+	// worker rejoins its group: eager rebalancing).
+	revoke chan chan struct{}
+	// leader reports where writes go (distributed mode; nil in standalone):
+	// the leader's REST URL, whether this worker is the leader, and whether
+	// a leader is known at all.
+	leader func() (url string, self, known bool)
 
 	mu sync.Mutex
 	// The fields below are guarded by mu.
@@ -115,7 +123,7 @@ type restartReq struct{ includeTasks, onlyFailed bool }
 
 func newHerder(w *Worker, plugins *Plugins, offsets OffsetStore, admin *kadm.Client, log *slog.Logger) *Herder {
 	return &Herder{w: w, plugins: plugins, offsets: offsets, admin: admin, log: log,
-		kick: make(chan struct{}, 1), state: newClusterState(),
+		kick: make(chan struct{}, 1), revoke: make(chan chan struct{}), state: newClusterState(),
 		statuses: map[string]Status{}, tstatuses: map[TaskID]Status{}, restarts: map[string]restartReq{},
 		runningCfg: map[string]map[string]string{}, failedConn: map[string]map[string]string{},
 		runningTasks: map[TaskID]map[string]string{}}
@@ -165,6 +173,11 @@ func (h *Herder) runLoop(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-h.kick:
+		case done := <-h.revoke:
+			sctx, cancel := context.WithTimeout(ctx, h.w.cfg.ShutdownTimeout+h.w.cfg.OffsetFlushTimeout)
+			h.stopAll(sctx)
+			cancel()
+			close(done)
 		case <-t.C:
 		}
 	}
@@ -251,7 +264,12 @@ func (h *Herder) reconcile(ctx context.Context) {
 			continue
 		}
 		if targets[name] == TargetStopped {
-			h.ConnectorStatus(name, Status{State: StateStopped, WorkerID: h.w.ID()})
+			h.mu.Lock()
+			cur := h.statuses[name]
+			h.mu.Unlock()
+			if cur.State != StateStopped || cur.WorkerID != h.w.ID() {
+				h.ConnectorStatus(name, Status{State: StateStopped, WorkerID: h.w.ID()})
+			}
 			if len(taskConfigs[name]) > 0 {
 				if err := h.be.putTaskConfigs(ctx, name, nil); err != nil {
 					h.log.Warn("connect: clear task configs", "connector", name, "err", err)
@@ -295,7 +313,7 @@ func (h *Herder) reconcile(ctx context.Context) {
 		h.mu.Lock()
 		cur := h.statuses[name]
 		h.mu.Unlock()
-		if cur.State != st {
+		if cur.State != st || cur.WorkerID != h.w.ID() {
 			h.ConnectorStatus(name, Status{State: st, WorkerID: h.w.ID()})
 		}
 	}

@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -54,8 +56,64 @@ func NewAPI(h *Herder) *API {
 	return a
 }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. In distributed mode a write to
+// /connectors… on a worker that is not the leader is forwarded to the
+// leader (with forward=false, so it is never forwarded twice), as Kafka's
+// ConnectorsResource does; with no known leader (a rebalance is under way)
+// it fails with 409.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.h.leader != nil && r.Method != http.MethodGet && r.Method != http.MethodHead &&
+		strings.HasPrefix(r.URL.Path, "/connectors") {
+		url, self, known := a.h.leader()
+		switch {
+		case !known:
+			writeErr(w, fmt.Errorf("%w: Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.", ErrNotLeader))
+			return
+		case !self && r.URL.Query().Get("forward") == "false":
+			writeErr(w, fmt.Errorf("%w: Cannot complete request because of a conflicting operation (e.g. worker rebalance)", ErrNotLeader))
+			return
+		case !self:
+			a.forward(w, r, url)
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+var forwardClient = &http.Client{Timeout: 90 * time.Second}
+
+// forward replays r on the leader and copies its answer back.
+func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderURL string) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		badRequest(w, "read request body: "+err.Error())
+		return
+	}
+	q := r.URL.Query()
+	q.Set("forward", "false")
+	target := strings.TrimSuffix(leaderURL, "/") + r.URL.Path + "?" + q.Encode()
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
+	if err != nil {
+		writeErr(w, fmt.Errorf("forward to leader: %w", err))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	resp, err := forwardClient.Do(req)
+	if err != nil {
+		writeErr(w, fmt.Errorf("forward to leader %s: %w", leaderURL, err))
+		return
+	}
+	defer resp.Body.Close()
+	for _, k := range []string{"Content-Type", "Location"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body) // the client went away; nothing to do
+}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -70,6 +70,7 @@ type WorkerConfig struct {
 
 	BootstrapServers    []string
 	WorkerID            string // advertised host:port
+	RestURL             string // advertised REST URL, http://WorkerID (distributed: where others forward writes)
 	OffsetFlushInterval time.Duration
 	OffsetFlushTimeout  time.Duration
 	ShutdownTimeout     time.Duration
@@ -118,6 +119,11 @@ func ParseWorkerConfig(props map[string]string) (WorkerConfig, error) {
 		}
 	}
 	c.WorkerID = net.JoinHostPort(host, port)
+	scheme := props["rest.advertised.listener"]
+	if scheme == "" {
+		scheme = "http"
+	}
+	c.RestURL = scheme + "://" + c.WorkerID
 	return c, nil
 }
 
@@ -384,9 +390,15 @@ func (w *Worker) clientOpts(connCfg map[string]string) []kgo.Opt {
 	case "zstd":
 		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
 	}
-	if v := get("consumer", "max.poll.records"); v != "" {
-		// Applied by the sink loop; recorded here for completeness.
-		_ = v
+	if v := get("consumer", "session.timeout.ms"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			opts = append(opts, kgo.SessionTimeout(time.Duration(n)*time.Millisecond))
+		}
+	}
+	if v := get("consumer", "heartbeat.interval.ms"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			opts = append(opts, kgo.HeartbeatInterval(time.Duration(n)*time.Millisecond))
+		}
 	}
 	if get("consumer", "auto.offset.reset") == "latest" {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
