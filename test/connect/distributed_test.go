@@ -252,8 +252,8 @@ func TestDistributedKillWorker(t *testing.T) {
 		"session.timeout.ms": "3000", "heartbeat.interval.ms": "500", "rebalance.timeout.ms": "20000",
 		"consumer.session.timeout.ms": "3000", "consumer.heartbeat.interval.ms": "500",
 		"offset.flush.interval.ms": "300",
-		"key.converter":   "org.apache.kafka.connect.storage.StringConverter",
-		"value.converter": "org.apache.kafka.connect.storage.StringConverter"}
+		"key.converter":            "org.apache.kafka.connect.storage.StringConverter",
+		"value.converter":          "org.apache.kafka.connect.storage.StringConverter"}
 	var ws []*workerProc
 	for i := range 3 {
 		ws = append(ws, startWorkerProc(t, dir, i, props))
