@@ -150,6 +150,9 @@ func (c *cluster) node(id int32) *node { return c.nodes[id-1] }
 
 // start starts the process and waits (≤ 30 s) until it listens.
 func (nd *node) start() error {
+	if err := nd.c.net.Up(nd.ID); err != nil {
+		return fmt.Errorf("node %d: proxy listeners: %w", nd.ID, err)
+	}
 	nd.mu.Lock()
 	cmd := exec.Command(nd.c.bin, "serve", "--config", nd.Dir+".properties")
 	cmd.Stdout, cmd.Stderr = nd.log, nd.log
@@ -225,6 +228,7 @@ func (nd *node) stop(sig syscall.Signal, d time.Duration) (time.Duration, bool) 
 	nd.mu.Lock()
 	exited, p := nd.exited, nd.cmd.Process
 	nd.mu.Unlock()
+	defer nd.c.net.Down(nd.ID)
 	select {
 	case <-exited:
 		return time.Since(start), true

@@ -47,7 +47,7 @@ type Net struct {
 	rules    map[link]Rule // guarded by mu
 	held     map[link]chan struct{}
 	conns    map[*pconn]struct{} // guarded by mu
-	lns      []net.Listener
+	lns      []*lspec // guarded by mu
 	rng      *rand.Rand // guarded by mu
 	closed   bool
 	wg       sync.WaitGroup
@@ -72,13 +72,39 @@ func (n *Net) ListenPair(listen, backend string, from, to int) (string, error) {
 	return n.listen(listen, backend, from, to)
 }
 
+// lspec is one proxy listener; l is nil while its node is down.
+type lspec struct {
+	addr, backend string
+	from, to      int
+	l             net.Listener
+}
+
 func (n *Net) listen(listen, backend string, from, to int) (string, error) {
-	l, err := net.Listen("tcp", listen)
-	if err != nil {
+	ls := &lspec{addr: listen, backend: backend, from: from, to: to}
+	if err := n.accept(ls); err != nil {
 		return "", err
 	}
 	n.mu.Lock()
-	n.lns = append(n.lns, l)
+	n.lns = append(n.lns, ls)
+	n.mu.Unlock()
+	return ls.addr, nil
+}
+
+// accept (re)opens ls's listener and serves it. n.mu must not be held.
+func (n *Net) accept(ls *lspec) error {
+	var l net.Listener
+	var err error
+	for range 50 { // the port may linger for a moment after a close
+		if l, err = net.Listen("tcp", ls.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	ls.addr, ls.l = l.Addr().String(), l
 	n.mu.Unlock()
 	n.wg.Add(1)
 	go func() {
@@ -89,18 +115,56 @@ func (n *Net) listen(listen, backend string, from, to int) (string, error) {
 				return
 			}
 			n.wg.Add(1)
-			go func() { defer n.wg.Done(); n.serve(c, backend, from, to) }()
+			go func() { defer n.wg.Done(); n.serve(c, ls.backend, ls.from, ls.to) }()
 		}
 	}()
-	return l.Addr().String(), nil
+	return nil
+}
+
+// Down closes the proxy listeners in front of node, so that callers get
+// "connection refused" as from a dead process, not an accepted connection
+// that closes at once.
+func (n *Net) Down(node int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ls := range n.lns {
+		if ls.to == node && ls.l != nil {
+			ls.l.Close()
+			ls.l = nil
+		}
+	}
+}
+
+// Up reopens the listeners Down closed, on the same addresses.
+func (n *Net) Up(node int) error {
+	n.mu.Lock()
+	var todo []*lspec
+	for _, ls := range n.lns {
+		if ls.to == node && ls.l == nil {
+			todo = append(todo, ls)
+		}
+	}
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return nil
+	}
+	for _, ls := range todo {
+		if err := n.accept(ls); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close stops every listener and connection.
 func (n *Net) Close() {
 	n.mu.Lock()
 	n.closed = true
-	for _, l := range n.lns {
-		l.Close()
+	for _, ls := range n.lns {
+		if ls.l != nil {
+			ls.l.Close()
+		}
 	}
 	for c := range n.conns {
 		c.close(true)
