@@ -34,7 +34,9 @@ func (h *hist) poll(proc string, p int32, recs ...Polled) *hist {
 	return h.add(Event{Type: "ok", F: "poll", Process: proc, Partition: p, Records: recs})
 }
 
-func (h *hist) send(proc, v string, p int32, o int64) *hist { return h.invoke(proc, v, p).ok(proc, v, p, o) }
+func (h *hist) send(proc, v string, p int32, o int64) *hist {
+	return h.invoke(proc, v, p).ok(proc, v, p, o)
+}
 
 func TestCheck(t *testing.T) {
 	for _, tc := range []struct {

@@ -47,8 +47,8 @@ type Net struct {
 	rules    map[link]Rule // guarded by mu
 	held     map[link]chan struct{}
 	conns    map[*pconn]struct{} // guarded by mu
-	lns      []*lspec // guarded by mu
-	rng      *rand.Rand // guarded by mu
+	lns      []*lspec            // guarded by mu
+	rng      *rand.Rand          // guarded by mu
 	closed   bool
 	wg       sync.WaitGroup
 	logf     func(string, ...any)
