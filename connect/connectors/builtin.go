@@ -13,6 +13,7 @@ func Register(p *runtime.Plugins) {
 	p.Register(file.SourceClass, func() connect.Connector { return &file.Source{} })
 	p.Register(file.SinkClass, func() connect.Connector { return &file.Sink{} })
 	p.Register(httpsink.Class, func() connect.Connector { return &httpsink.Sink{} })
+	p.Register(postgres.CDCClass, func() connect.Connector { return &postgres.CDCSource{} })
 	p.Register(postgres.SourceClass, func() connect.Connector { return &postgres.Source{} })
 	p.Register(postgres.SinkClass, func() connect.Connector { return &postgres.Sink{} })
 }
