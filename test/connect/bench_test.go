@@ -1,11 +1,16 @@
 package connect
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,6 +222,165 @@ func BenchmarkPostgres(b *testing.B) {
 				"table.whitelist": "copy0", "topic.prefix": fmt.Sprintf("src%d-", i), "poll.interval.ms": "50"}, false); err != nil {
 				b.Fatal(err)
 			}
+			waitEnd(b, adm, topic, benchN)
+			report(b, start, benchN)
+			b.StopTimer()
+			w.stop()
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkHTTPSink: topic → HttpSink (batches of 500) against an httptest
+// server, beside posting the same batches straight from memory.
+func BenchmarkHTTPSink(b *testing.B) {
+	broker := startBroker(b)
+	cl, adm := client(b, broker)
+	var mu sync.Mutex
+	lines := 0
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		lines += bytes.Count(body, []byte{'\n'}) + 1
+		mu.Unlock()
+	}))
+	defer hs.Close()
+	got := func() int { mu.Lock(); defer mu.Unlock(); return lines }
+	reset := func() { mu.Lock(); lines = 0; mu.Unlock() }
+	value := []byte(strings.Repeat("x", 99))
+	const batch = 500
+	b.Run("baseline=net/http-post", func(b *testing.B) {
+		for b.Loop() {
+			reset()
+			start := time.Now()
+			body := bytes.Repeat(append(append([]byte{}, value...), '\n'), batch)
+			body = body[:len(body)-1]
+			for range benchN / batch {
+				resp, err := http.Post(hs.URL, "text/plain", bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			report(b, start, benchN)
+		}
+	})
+	b.Run("HttpSink", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			reset()
+			topic := fmt.Sprintf("http%d", i)
+			createTopic(b, adm, topic, 1)
+			for range benchN {
+				cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: value}, nil)
+			}
+			if err := cl.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			w := startStandalone(b, broker, nil)
+			b.StartTimer()
+			start := time.Now()
+			if _, _, err := w.PutConfig(context.Background(), "http", map[string]string{"connector.class": "HttpSink",
+				"topics": topic, "http.api.url": hs.URL, "batch.max.size": fmt.Sprint(batch), "batch.separator": "\n"}, false); err != nil {
+				b.Fatal(err)
+			}
+			deadline := time.Now().Add(3 * waitFor)
+			for got() < benchN {
+				if time.Now().After(deadline) {
+					b.Fatalf("endpoint got %d lines", got())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			report(b, start, benchN)
+			b.StopTimer()
+			w.stop()
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkPostgresCDC: rows COPYed into a table reach a topic through the
+// CDC source (logical replication), timed from the start of the COPY with
+// the connector already streaming; beside the incremental source reading
+// the same rows, and the COPY alone.
+func BenchmarkPostgresCDC(b *testing.B) {
+	url := startPostgres(b)
+	broker := startBroker(b)
+	_, adm := client(b, broker)
+	db := pgConn(b, url)
+	ctx := context.Background()
+	rows := make([][]any, benchN)
+	for i := range rows {
+		rows[i] = []any{int64(i + 1), fmt.Sprintf("customer-%d", i), float64(i) * 1.5}
+	}
+	props := map[string]string{"key.converter": "org.apache.kafka.connect.json.JsonConverter",
+		"value.converter":              "org.apache.kafka.connect.json.JsonConverter",
+		"key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false"}
+	newTable := func(name string) {
+		if _, err := db.Exec(ctx, "CREATE TABLE "+name+" (id BIGINT PRIMARY KEY, customer TEXT, amount DOUBLE PRECISION)"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	copyRows := func(name string) {
+		if _, err := db.CopyFrom(ctx, pgx.Identifier{name}, []string{"id", "customer", "amount"}, pgx.CopyFromRows(rows)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("baseline=pgx-copy", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			name := fmt.Sprintf("cdccopy%d", i)
+			newTable(name)
+			start := time.Now()
+			copyRows(name)
+			report(b, start, benchN)
+		}
+	})
+	b.Run("baseline=PostgresSource-incremental", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			topic := fmt.Sprintf("inc%d-cdccopy0", i)
+			createTopic(b, adm, topic, 1)
+			w := startStandalone(b, broker, props)
+			b.StartTimer()
+			start := time.Now()
+			if _, _, err := w.PutConfig(ctx, "inc", map[string]string{"connector.class": "PostgresSource", "connection.url": url,
+				"table.whitelist": "cdccopy0", "topic.prefix": fmt.Sprintf("inc%d-", i), "poll.interval.ms": "50"}, false); err != nil {
+				b.Fatal(err)
+			}
+			waitEnd(b, adm, topic, benchN)
+			report(b, start, benchN)
+			b.StopTimer()
+			w.stop()
+			b.StartTimer()
+		}
+	})
+	b.Run("PostgresCdcSource", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			name := fmt.Sprintf("cdc%d", i)
+			newTable(name)
+			topic := "bench.public." + name
+			createTopic(b, adm, topic, 1)
+			w := startStandalone(b, broker, props)
+			if _, _, err := w.PutConfig(ctx, "cdc", map[string]string{"connector.class": "PostgresCdcSource", "connection.url": url,
+				"table.include.list": name, "topic.prefix": "bench", "slot.name": name, "publication.name": name}, false); err != nil {
+				b.Fatal(err)
+			}
+			deadline := time.Now().Add(waitFor)
+			for {
+				var active bool
+				_ = db.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", name).Scan(&active)
+				if active {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("slot not streaming")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			b.StartTimer()
+			start := time.Now()
+			copyRows(name)
 			waitEnd(b, adm, topic, benchN)
 			report(b, start, benchN)
 			b.StopTimer()
