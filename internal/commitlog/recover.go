@@ -217,6 +217,7 @@ func (l *Log) recoverSegments(st openState) error {
 			}
 		} else {
 			seg.idx, seg.tidx, seg.maxTs, seg.maxTsOff = nil, nil, -1, -1
+			seg.idxGen++
 		}
 		seg.sinceIdx = 0
 		interval := l.cfg.IndexIntervalBytes

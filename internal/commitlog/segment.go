@@ -66,6 +66,11 @@ type segment struct {
 	maxTs    int64         // guarded by imu: largest batch max timestamp, -1 none
 	maxTsOff int64         // guarded by imu: last offset of that batch
 	sinceIdx int64         // guarded by imu: bytes appended since the last index entry
+	// idxGen counts changes of idx/tidx; idxSaved is the idxGen the index
+	// files on disk hold (loaded or written), so that Close does not
+	// rewrite and fsync the unchanged indexes of thousands of idle
+	// partitions. Both guarded by imu.
+	idxGen, idxSaved uint64
 
 	fmu    sync.Mutex
 	f      vfs.File // guarded by fmu; nil when not open
@@ -76,7 +81,7 @@ type segment struct {
 }
 
 func newSegment(fs vfs.FS, dir string, base int64, hc *handleCache) *segment {
-	return &segment{fs: fs, dir: dir, base: base, hc: hc, firstTs: -1, maxTs: -1, maxTsOff: -1}
+	return &segment{fs: fs, dir: dir, base: base, hc: hc, firstTs: -1, maxTs: -1, maxTsOff: -1, idxGen: 1}
 }
 
 func (s *segment) path(suffix string) string {
@@ -137,8 +142,9 @@ func (s *segment) setWritable(f vfs.File) {
 	s.fmu.Unlock()
 	if old != nil {
 		old.Close()
-	} else {
-		s.hc.opened(s)
+	}
+	if s.hc.pin(s) {
+		s.hc.evict(s)
 	}
 }
 
@@ -155,7 +161,11 @@ func (s *segment) writable() vfs.File {
 func (s *segment) unpin() {
 	s.fmu.Lock()
 	s.pinned = false
+	open := s.f != nil
 	s.fmu.Unlock()
+	if open {
+		s.hc.unpin(s)
+	}
 }
 
 // retire marks the segment removed from its log: its file is closed once
@@ -191,6 +201,7 @@ func (s *segment) tryEvict() bool {
 	// holds that segment's imu; never wait for an imu here.
 	if s.imu.TryLock() {
 		s.loaded, s.idx, s.tidx = false, nil, nil
+		s.idxGen++
 		s.imu.Unlock()
 	}
 	return true
@@ -207,6 +218,7 @@ func (s *segment) indexBatchLocked(pos int64, h *record.Header, interval int32) 
 		rel := uint32(last - s.base)
 		if n := len(s.idx); n == 0 || (rel > s.idx[n-1].rel && uint32(pos) > s.idx[n-1].pos) {
 			s.idx = append(s.idx, offsetEntry{rel: rel, pos: uint32(pos)})
+			s.idxGen++
 		}
 		s.maybeTimeEntryLocked()
 		s.sinceIdx = 0
@@ -222,6 +234,7 @@ func (s *segment) maybeTimeEntryLocked() {
 	}
 	if n := len(s.tidx); n == 0 || s.maxTs > s.tidx[n-1].ts {
 		s.tidx = append(s.tidx, timeEntry{ts: s.maxTs, rel: uint32(s.maxTsOff - s.base)})
+		s.idxGen++
 	}
 }
 
@@ -234,19 +247,29 @@ func (s *segment) indexFullLocked(maxBytes int32) bool {
 
 // writeIndexes writes both index files atomically (tmp, fsync, rename).
 // Index files are rebuildable, so the directory is not synced.
+//
+// Unchanged indexes (as loaded from their files or last written) are not
+// written again.
 func (s *segment) writeIndexes() error {
 	s.imu.Lock()
-	if !s.loaded {
+	if !s.loaded || s.idxSaved == s.idxGen {
 		s.imu.Unlock()
 		return nil
 	}
+	gen := s.idxGen
 	ib := appendOffsetIndex(nil, s.idx)
 	tb := appendTimeIndex(nil, s.tidx)
 	s.imu.Unlock()
 	if err := writeFileAtomic(s.fs, s.path(indexSuffix), ib, false); err != nil {
 		return err
 	}
-	return writeFileAtomic(s.fs, s.path(timeIndexSuffix), tb, false)
+	if err := writeFileAtomic(s.fs, s.path(timeIndexSuffix), tb, false); err != nil {
+		return err
+	}
+	s.imu.Lock()
+	s.idxSaved = max(s.idxSaved, gen)
+	s.imu.Unlock()
+	return nil
 }
 
 // ensureIndexes loads the index files of a sealed segment, or rebuilds them
@@ -285,6 +308,8 @@ func (s *segment) loadIndexFilesLocked(size int64) error {
 		return fmt.Errorf("%w: empty time index for non-empty segment", errBadIndex)
 	}
 	s.idx, s.tidx = idx, tidx
+	s.idxGen++
+	s.idxSaved = s.idxGen
 	s.maxTs, s.maxTsOff = -1, -1
 	if n := len(tidx); n > 0 {
 		s.maxTs, s.maxTsOff = tidx[n-1].ts, s.base+int64(tidx[n-1].rel)
@@ -300,6 +325,7 @@ func (s *segment) rebuildIndexesLocked(size int64, interval int32) error {
 	}
 	defer s.release()
 	s.idx, s.tidx, s.sinceIdx, s.maxTs, s.maxTsOff = nil, nil, 0, -1, -1
+	s.idxGen++
 	br := newBlockReader(f, size)
 	_, _, _, err = scanBatches(br, 0, scanOpts{base: s.base, minNext: s.base}, func(pos int64, h *record.Header) {
 		s.indexBatchLocked(pos, h, interval)
@@ -399,16 +425,20 @@ func parentDir(name string) string {
 
 // handleCache bounds the number of open sealed-segment files across the
 // logs that share it (lazy open, LRU close). Active segments are pinned and
-// count toward the total but are never closed by it.
+// count toward the total but are never closed by it; they are kept apart so
+// that an eviction looks only at sealed files (with 10,000 partitions, all
+// active, scanning them made every open O(n log n) and Manager.Load
+// quadratic).
 type handleCache struct {
-	mu    sync.Mutex
-	limit int
-	open  map[*segment]struct{} // guarded by mu
-	clock uint64                // guarded by mu
+	mu     sync.Mutex
+	limit  int
+	open   map[*segment]struct{} // guarded by mu: open sealed files (evictable)
+	pinned map[*segment]struct{} // guarded by mu: open active files
+	clock  uint64                // guarded by mu
 }
 
 func newHandleCache(limit int) *handleCache {
-	return &handleCache{limit: limit, open: make(map[*segment]struct{})}
+	return &handleCache{limit: limit, open: make(map[*segment]struct{}), pinned: make(map[*segment]struct{})}
 }
 
 func (c *handleCache) next() uint64 {
@@ -421,26 +451,57 @@ func (c *handleCache) next() uint64 {
 func (c *handleCache) closed(s *segment) {
 	c.mu.Lock()
 	delete(c.open, s)
+	delete(c.pinned, s)
 	c.mu.Unlock()
 }
 
-// opened records a newly opened file and closes the least recently used
-// unreferenced files while over the limit. No segment lock may be held.
+// pin records that s's open file is an active segment's (never evicted).
+// It reports whether s was not counted before.
+func (c *handleCache) pin(s *segment) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, was := c.open[s]
+	_, wasPinned := c.pinned[s]
+	delete(c.open, s)
+	c.pinned[s] = struct{}{}
+	return !was && !wasPinned
+}
+
+// unpin makes a sealed segment's open file evictable.
+func (c *handleCache) unpin(s *segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.pinned[s]; ok {
+		delete(c.pinned, s)
+		c.open[s] = struct{}{}
+	}
+}
+
+// opened records a newly opened sealed file and closes the least recently
+// used unreferenced files while over the limit. No segment lock may be held.
 func (c *handleCache) opened(s *segment) {
 	c.mu.Lock()
 	c.open[s] = struct{}{}
-	over := len(c.open) - c.limit
+	c.mu.Unlock()
+	c.evict(s)
+}
+
+// evict closes the least recently used unreferenced sealed files (not
+// keep) while over the limit. No segment lock may be held.
+func (c *handleCache) evict(keep *segment) {
+	c.mu.Lock()
+	over := len(c.open) + len(c.pinned) - c.limit
 	var cands []*segment
 	if over > 0 {
 		cands = make([]*segment, 0, len(c.open))
 		for o := range c.open {
-			if o != s {
+			if o != keep {
 				cands = append(cands, o)
 			}
 		}
 	}
 	c.mu.Unlock()
-	if over <= 0 {
+	if over <= 0 || len(cands) == 0 {
 		return
 	}
 	ticks := make(map[*segment]uint64, len(cands))
