@@ -62,7 +62,7 @@ func TestLookupOffset(t *testing.T) {
 	f(0, 180, 1000, 0)
 	f(1000, 180, 1000, 0)
 	f(1001, 180, 1001, 1)
-	f(1003, 180, 1010, 3)     // the next batch's first record
+	f(1003, 180, 1010, 3)      // the next batch's first record
 	f(1412, 180, 1412, 3*41+2) // deep in a later segment, through the time index
 	f(1550, 180, 1550, 3*55)
 	f(1552, 180, 9000, 3*55+1) // the first offset at or after the time, as Kafka
