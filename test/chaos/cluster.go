@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -40,14 +41,20 @@ type cluster struct {
 	logf  func(string, ...any)
 }
 
-// freePort returns a port on ip that was free a moment ago.
-func freePort(ip string) (string, error) {
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		return "", err
+// freePort returns a port on ip that was free a moment ago, below the
+// ephemeral range (32768+ on Linux), so that neither the proxy's listeners
+// nor outgoing connections take it while its node is down.
+func freePort(ip string, rng *rand.Rand) (string, error) {
+	var err error
+	for range 100 {
+		var l net.Listener
+		l, err = net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(20000+rng.IntN(12000))))
+		if err == nil {
+			defer l.Close()
+			return l.Addr().String(), nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", err
 }
 
 // startCluster starts n nodes on 127.0.0.11.. with every link proxied:
@@ -61,13 +68,14 @@ func startCluster(t testing.TB, n int, seed uint64, extra ...string) *cluster {
 	c.net = NewNet(seed, t.Logf)
 	t.Cleanup(c.net.Close)
 	root := t.TempDir()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), seed))
 	for i := 1; i <= n; i++ {
 		ip := fmt.Sprintf("127.0.0.%d", 10+i)
-		kafka, err := freePort(ip)
+		kafka, err := freePort(ip, rng)
 		if err != nil {
 			t.Skipf("cannot bind %s (loopback range): %v", ip, err)
 		}
-		ctl, err := freePort(ip)
+		ctl, err := freePort(ip, rng)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,6 +220,16 @@ func (nd *node) signal(sig syscall.Signal) {
 	case syscall.SIGCONT:
 		nd.stopped = false
 	}
+}
+
+// pid returns the process id, or 0 when not running.
+func (nd *node) pid() int {
+	if !nd.running() {
+		return 0
+	}
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.cmd.Process.Pid
 }
 
 // kill sends SIGKILL and waits for the exit.

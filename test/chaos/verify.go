@@ -203,31 +203,62 @@ func partitionLog(dir string) ([]byte, int64, error) {
 	return out, next, nil
 }
 
+// isrs returns the ISR of every partition of topic.
+func (c *cluster) isrs(ctx context.Context, topic string) (map[int32][]int32, error) {
+	md, err := c.metadata(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32][]int32{}
+	for p, pd := range md.Topics[topic].Partitions {
+		out[p] = pd.ISR
+	}
+	return out, nil
+}
+
 // compareLogs compares, after a clean stop, every node's copy of every
-// partition of topic: the copies must be byte-identical (a full ISR with no
-// writes in flight has one log end offset).
-func (c *cluster) compareLogs(topic string, partitions int32) []string {
+// partition of topic: the ISR members' copies must be byte-identical (with
+// no writes in flight they have one log end offset); a replica outside the
+// ISR must hold a prefix of them (it may lag, never diverge).
+func (c *cluster) compareLogs(topic string, partitions int32, isr map[int32][]int32) []string {
 	var bad []string
 	for p := range partitions {
-		var ref []byte
-		var refEnd int64
-		for i, nd := range c.nodes {
+		type copy struct {
+			id  int
+			b   []byte
+			end int64
+		}
+		var in, out []copy
+		for _, nd := range c.nodes {
 			b, end, err := partitionLog(filepath.Join(nd.Dir, fmt.Sprintf("%s-%d", topic, p)))
 			if err != nil {
 				bad = append(bad, fmt.Sprintf("node %d partition %d: %v", nd.ID, p, err))
 				continue
 			}
-			if i == 0 {
-				ref, refEnd = b, end
-				continue
+			if slices.Contains(isr[p], int32(nd.ID)) {
+				in = append(in, copy{nd.ID, b, end})
+			} else {
+				out = append(out, copy{nd.ID, b, end})
 			}
-			if !bytes.Equal(b, ref) {
+		}
+		if len(in) == 0 {
+			bad = append(bad, fmt.Sprintf("partition %d: no ISR member (isr %v)", p, isr[p]))
+			continue
+		}
+		ref := in[0]
+		for _, o := range append(in[1:], out...) {
+			isIn := slices.Contains(isr[p], int32(o.id))
+			n := len(o.b)
+			if !isIn && n > len(ref.b) {
+				n = len(ref.b)
+			}
+			if (isIn && !bytes.Equal(o.b, ref.b)) || !bytes.Equal(o.b[:n], ref.b[:n]) {
 				k := 0
-				for k < len(b) && k < len(ref) && b[k] == ref[k] {
+				for k < len(o.b) && k < len(ref.b) && o.b[k] == ref.b[k] {
 					k++
 				}
-				bad = append(bad, fmt.Sprintf("partition %d: node %d (%d bytes, end %d) differs from node 1 (%d bytes, end %d) at byte %d",
-					p, nd.ID, len(b), end, len(ref), refEnd, k))
+				bad = append(bad, fmt.Sprintf("partition %d: node %d (in ISR %v; %d bytes, end %d) differs from node %d (%d bytes, end %d) at byte %d",
+					p, o.id, isIn, len(o.b), o.end, ref.id, len(ref.b), ref.end, k))
 			}
 		}
 	}
