@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,6 +232,10 @@ func BenchmarkPostgres(b *testing.B) {
 	})
 }
 
+// benchSeq names the topics and tables of the benchmarks below uniquely
+// (with -count, a sub-benchmark runs again on the same broker).
+var benchSeq atomic.Int64
+
 // BenchmarkHTTPSink: topic → HttpSink (batches of 500) against an httptest
 // server, beside posting the same batches straight from memory.
 func BenchmarkHTTPSink(b *testing.B) {
@@ -266,10 +271,10 @@ func BenchmarkHTTPSink(b *testing.B) {
 		}
 	})
 	b.Run("HttpSink", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
+		for b.Loop() {
 			b.StopTimer()
 			reset()
-			topic := fmt.Sprintf("http%d", i)
+			topic := fmt.Sprintf("http%d", benchSeq.Add(1))
 			createTopic(b, adm, topic, 1)
 			for range benchN {
 				cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: value}, nil)
@@ -327,8 +332,8 @@ func BenchmarkPostgresCDC(b *testing.B) {
 		}
 	}
 	b.Run("baseline=pgx-copy", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			name := fmt.Sprintf("cdccopy%d", i)
+		for b.Loop() {
+			name := fmt.Sprintf("cdccopy%d", benchSeq.Add(1))
 			newTable(name)
 			start := time.Now()
 			copyRows(name)
@@ -336,15 +341,18 @@ func BenchmarkPostgresCDC(b *testing.B) {
 		}
 	})
 	b.Run("baseline=PostgresSource-incremental", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
+		for b.Loop() {
 			b.StopTimer()
-			topic := fmt.Sprintf("inc%d-cdccopy0", i)
+			i := benchSeq.Add(1)
+			newTable(fmt.Sprintf("cdcinc%d", i))
+			copyRows(fmt.Sprintf("cdcinc%d", i))
+			topic := fmt.Sprintf("inc%d-cdcinc%d", i, i)
 			createTopic(b, adm, topic, 1)
 			w := startStandalone(b, broker, props)
 			b.StartTimer()
 			start := time.Now()
 			if _, _, err := w.PutConfig(ctx, "inc", map[string]string{"connector.class": "PostgresSource", "connection.url": url,
-				"table.whitelist": "cdccopy0", "topic.prefix": fmt.Sprintf("inc%d-", i), "poll.interval.ms": "50"}, false); err != nil {
+				"table.whitelist": fmt.Sprintf("cdcinc%d", i), "topic.prefix": fmt.Sprintf("inc%d-", i), "poll.interval.ms": "50"}, false); err != nil {
 				b.Fatal(err)
 			}
 			waitEnd(b, adm, topic, benchN)
@@ -355,9 +363,9 @@ func BenchmarkPostgresCDC(b *testing.B) {
 		}
 	})
 	b.Run("PostgresCdcSource", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
+		for b.Loop() {
 			b.StopTimer()
-			name := fmt.Sprintf("cdc%d", i)
+			name := fmt.Sprintf("cdc%d", benchSeq.Add(1))
 			newTable(name)
 			topic := "bench.public." + name
 			createTopic(b, adm, topic, 1)
