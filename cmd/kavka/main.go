@@ -24,6 +24,7 @@ func main() {
 		newGroupCmd(),
 		newBenchCmd(),
 		newConnectCmd(),
+		newClusterCmd(),
 	)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kavka:", err)

@@ -14,7 +14,9 @@ import (
 // the metadata quorum (__cluster_metadata-0): leader, epoch (the raft term),
 // high watermark (the commit index), voters and observers (learners) with
 // their log end offsets as the leader knows them. A node that is not the
-// leader answers with what it knows: the leader and epoch, offsets -1.
+// leader asks the leader (Kafka's brokers forward DescribeQuorum to the
+// active controller); failing that it answers with what it knows: the
+// leader and epoch, offsets -1.
 //
 //	v1: LastFetchTimestamp, LastCaughtUpTimestamp (-1: not tracked)
 func (h *Handlers) describeQuorum(_ context.Context, _ *RequestContext, req *kmsg.DescribeQuorumRequest) kmsg.Response {
@@ -28,7 +30,7 @@ func (h *Handlers) describeQuorum(_ context.Context, _ *RequestContext, req *kms
 			if rt.Topic != metadata.ClusterMetadataTopic || rp.Partition != 0 {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
-				fillQuorum(&sp, h.deps.Meta.QuorumStatus())
+				fillQuorum(&sp, h.deps.Meta.DescribeQuorum())
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

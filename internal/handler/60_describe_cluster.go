@@ -12,7 +12,8 @@ import (
 //	v0: brokers, cluster id, controller id (KIP-700)
 //	v1: EndpointType (KIP-919): brokers (1) only; asking a broker for
 //	    controllers (2) is UNSUPPORTED_ENDPOINT_TYPE, as in Kafka
-//	v2: IncludeFencedBrokers, IsFenced (KIP-1073); no broker is fenced here
+//	v2: IncludeFencedBrokers, IsFenced (KIP-1073): registered brokers that
+//	    are fenced or shutting down (cluster mode)
 //
 // ClusterAuthorizedOperations stays at Kafka's "not requested" default
 // (Kavka has no authorizer yet).
@@ -34,6 +35,16 @@ func (h *Handlers) describeCluster(_ context.Context, _ *RequestContext, req *km
 			rb.Host, rb.Port = cfg.AdvertisedHostPort()
 		}
 		resp.Brokers = append(resp.Brokers, rb)
+	}
+	if req.IncludeFencedBrokers {
+		for _, r := range im.Registrations {
+			if im.Live(r.NodeID) || im.Broker(r.NodeID) != nil {
+				continue
+			}
+			rb := kmsg.NewDescribeClusterResponseBroker()
+			rb.NodeID, rb.Host, rb.Port, rb.Rack, rb.IsFenced = r.NodeID, r.Host, r.Port, r.Rack, true
+			resp.Brokers = append(resp.Brokers, rb)
+		}
 	}
 	return resp
 }

@@ -18,6 +18,7 @@ var (
 	ErrInvalidConfig            = errors.New("invalid config")                    // INVALID_CONFIG
 	ErrInvalidRequest           = errors.New("invalid request")                   // INVALID_REQUEST
 	ErrPolicyViolation          = errors.New("policy violation")                  // POLICY_VIOLATION
+	ErrNoReassignment           = errors.New("no reassignment in progress")       // NO_REASSIGNMENT_IN_PROGRESS
 	ErrClosed                   = errors.New("metadata: store closed")            // a bug in the caller or shutdown
 	ErrInconsistentClusterID    = errors.New("metadata: inconsistent cluster id") // meta.properties disagrees
 )

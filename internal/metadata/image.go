@@ -106,6 +106,12 @@ type Partition struct {
 	PartitionEpoch int32
 	Replicas       []int32
 	ISR            []int32
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress (KIP-455): Replicas holds the target replicas followed by
+	// the removing ones; once every adding replica is in the ISR the
+	// controller drops the removing ones (reassign.go).
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // TopicNames returns the names of all topics, sorted. The slice must not be
@@ -191,6 +197,8 @@ type record struct {
 	Partition    int32   `json:"partition,omitempty"`
 	Replicas     []int32 `json:"replicas,omitempty"`
 	ISR          []int32 `json:"isr,omitempty"`
+	Adding       []int32 `json:"adding,omitempty"`
+	Removing     []int32 `json:"removing,omitempty"`
 	Leader       int32   `json:"leader,omitempty"`
 	LeaderEpoch  int32   `json:"leaderEpoch,omitempty"`
 	PartEpoch    int32   `json:"partitionEpoch,omitempty"`
@@ -285,7 +293,8 @@ func (b *builder) apply(r *record) error {
 			return fmt.Errorf("partition record %s-%d: no replicas", t.Name, r.Partition)
 		}
 		p := Partition{Index: r.Partition, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartEpoch,
-			Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR)}
+			Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR),
+			AddingReplicas: slices.Clone(r.Adding), RemovingReplicas: slices.Clone(r.Removing)}
 		switch {
 		case int(r.Partition) == len(t.Partitions):
 			t.Partitions = append(t.Partitions, p)
@@ -397,7 +406,8 @@ func snapshotRecords(im *Image) []record {
 		out = append(out, record{Type: recTopic, Name: t.Name, TopicID: t.ID})
 		for _, p := range t.Partitions {
 			out = append(out, record{Type: recPartition, TopicID: t.ID, Partition: p.Index,
-				Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartEpoch: p.PartitionEpoch})
+				Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartEpoch: p.PartitionEpoch,
+				Adding: p.AddingReplicas, Removing: p.RemovingReplicas})
 		}
 		keys := make([]string, 0, len(t.Configs))
 		for k := range t.Configs {

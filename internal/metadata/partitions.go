@@ -57,6 +57,7 @@ func (s *Store) AlterPartition(topic string, partition, leaderID, leaderEpoch, p
 	np := *p
 	np.ISR = slices.Clone(isr)
 	np.PartitionEpoch++
+	np = completeReassignment(im, np) // KIP-455: done once every adding replica is in sync
 	_, err = s.commitLocked([]record{changeRecord(t.ID, np)}, false)
 	return err
 }
@@ -182,5 +183,6 @@ func (s *Store) partitionLocked(topic string, partition int32) (*Topic, *Partiti
 // writes a PartitionChangeRecord with only the changed fields).
 func changeRecord(id [16]byte, p Partition) record {
 	return record{Type: recPartition, TopicID: id, Partition: p.Index, Replicas: slices.Clone(p.Replicas),
-		ISR: slices.Clone(p.ISR), Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartEpoch: p.PartitionEpoch}
+		ISR: slices.Clone(p.ISR), Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartEpoch: p.PartitionEpoch,
+		Adding: slices.Clone(p.AddingReplicas), Removing: slices.Clone(p.RemovingReplicas)}
 }

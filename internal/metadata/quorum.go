@@ -99,6 +99,8 @@ type Command struct {
 	Unclean      bool               // OpElectLeaders
 	Partitions   map[string][]int32 // OpElectLeaders; nil = all
 	ElectResults map[string]map[int32]error
+	Reassign     map[string]map[int32][]int32 // OpReassign; a nil target cancels
+	Quorum       *QuorumStatus                // OpDescribeQuorum: the controller's answer
 }
 
 // Forwarded operations.
@@ -110,6 +112,8 @@ const (
 	OpSetTopicConfigs  = "setTopicConfigs"
 	OpAlterPartition   = "alterPartition"
 	OpElectLeaders     = "electLeaders"
+	OpReassign         = "reassign"
+	OpDescribeQuorum   = "describeQuorum" // a read, forwarded for the leader's progress view
 )
 
 // QuorumOptions configure a cluster-mode Store.
@@ -209,6 +213,26 @@ func (s *Store) QuorumStatus() QuorumStatus {
 			Progress: []ReplicaProgress{{ID: id, LogEnd: s.size, RecentActive: true}}}
 	}
 	return s.q.Status()
+}
+
+// DescribeQuorum returns the quorum as its leader sees it, with every
+// member's progress: a member that is not the leader asks the leader (as
+// Kafka's brokers forward DescribeQuorum to the active controller) and falls
+// back to its own view when that fails.
+func (s *Store) DescribeQuorum() QuorumStatus {
+	st := s.QuorumStatus()
+	if s.q == nil || s.fwd == nil || st.IsLeader || st.Leader < 0 {
+		return st
+	}
+	ctx, cancel := s.requestCtx()
+	defer cancel()
+	cmd := &Command{Op: OpDescribeQuorum}
+	if err := s.fwd.Forward(ctx, st.Leader, cmd); err != nil || cmd.Quorum == nil {
+		return st
+	}
+	q := *cmd.Quorum
+	q.NodeID, q.IsLeader, q.Applied = st.NodeID, false, st.Applied
+	return q
 }
 
 // ApplyCommitted applies one committed batch at offset index. The Quorum
@@ -573,6 +597,10 @@ func (s *Store) controllerTick() error {
 		im = next
 	}
 	if recs := s.electLeaderless(im); len(recs) > 0 {
+		_, err := s.proposeLocked(recs)
+		return err
+	}
+	if recs := s.finishReassignments(im); len(recs) > 0 {
 		_, err := s.proposeLocked(recs)
 		return err
 	}

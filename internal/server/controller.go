@@ -675,6 +675,67 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 			cmd.ElectResults[t.Topic] = m
 		}
 		return nil
+	case metadata.OpDescribeQuorum:
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		req.Version = 1
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = metadata.ClusterMetadataTopic
+		rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+		resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
+			return err
+		}
+		if err := codeError(resp.ErrorCode, resp.ErrorMessage); err != nil {
+			return err
+		}
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return errors.New("forward DescribeQuorum: malformed response")
+		}
+		p := &resp.Topics[0].Partitions[0]
+		if err := codeError(p.ErrorCode, p.ErrorMessage); err != nil {
+			return err
+		}
+		qs := &metadata.QuorumStatus{Leader: p.LeaderID, Term: uint64(max(p.LeaderEpoch, 0)), Commit: uint64(max(p.HighWatermark, 0))}
+		for _, v := range p.CurrentVoters {
+			qs.Voters = append(qs.Voters, v.ReplicaID)
+			qs.Progress = append(qs.Progress, metadata.ReplicaProgress{ID: v.ReplicaID, LogEnd: v.LogEndOffset})
+		}
+		for _, o := range p.Observers {
+			qs.Learners = append(qs.Learners, o.ReplicaID)
+			qs.Progress = append(qs.Progress, metadata.ReplicaProgress{ID: o.ReplicaID, LogEnd: o.LogEndOffset, Learner: true})
+		}
+		cmd.Quorum = qs
+		return nil
+	case metadata.OpReassign:
+		req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+		req.Version, req.TimeoutMillis, req.AllowReplicationFactorChange = 1, 30000, true
+		for name, parts := range cmd.Reassign {
+			t := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+			t.Topic = name
+			for idx, replicas := range parts {
+				p := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+				p.Partition, p.Replicas = idx, replicas
+				t.Partitions = append(t.Partitions, p)
+			}
+			req.Topics = append(req.Topics, t)
+		}
+		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
+			return err
+		}
+		if err := codeError(resp.ErrorCode, resp.ErrorMessage); err != nil {
+			return err
+		}
+		cmd.ElectResults = map[string]map[int32]error{}
+		for _, t := range resp.Topics {
+			m := map[int32]error{}
+			for _, p := range t.Partitions {
+				m[p.Partition] = codeError(p.ErrorCode, p.ErrorMessage)
+			}
+			cmd.ElectResults[t.Topic] = m
+		}
+		return nil
 	}
 	return fmt.Errorf("BUG: forward of unknown op %q", cmd.Op)
 }
@@ -719,6 +780,8 @@ func codeError(code int16, msg *string) error {
 		kind = metadata.ErrPreferredLeaderNotAvailable
 	case kerr.EligibleLeadersNotAvailable.Code:
 		kind = metadata.ErrEligibleLeadersNotAvailable
+	case kerr.NoReassignmentInProgress.Code:
+		kind = metadata.ErrNoReassignment
 	case kerr.RequestTimedOut.Code:
 		kind = context.DeadlineExceeded
 	default:

@@ -50,6 +50,17 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 				if s.replicas.Partition(name, mp.Index) != nil {
 					s.replicas.Remove(name, mp.Index)
 				}
+				// Reassigned away (KIP-455): the replica's log goes. Only on a
+				// change seen live, never at start-up (prev nil).
+				if prev != nil {
+					if pt := prev.Topic(name); pt != nil && pt.ID == t.ID && i < len(pt.Partitions) && slices.Contains(pt.Partitions[i].Replicas, self) {
+						if err := s.logs.Remove(name, mp.Index); err != nil {
+							s.logger.Error("remove reassigned log", "topic", name, "partition", mp.Index, "err", err)
+						} else {
+							s.logger.Info("replica reassigned away: log removed", "topic", name, "partition", mp.Index)
+						}
+					}
+				}
 				continue
 			}
 			if prev != nil {
