@@ -10,5 +10,14 @@
 // state. Mirrors Kafka's org.apache.kafka.coordinator.common.runtime
 // (CoordinatorRuntime, CoordinatorShard).
 //
-// The package must not import internal/group, internal/txn or internal/handler.
+// In a cluster a shard runs only on the leader of its partition: the server
+// opens it as a ReplicatedLog, which appends through the replica layer
+// (acks=all) in the leader epoch the shard was loaded in and acknowledges a
+// record only once it is committed on the ISR; a shard checks Current
+// before every operation and drops its state once the leadership moved
+// (the coordinators answer NOT_COORDINATOR), reloading by replay if it leads
+// again.
+//
+// The package must not import internal/group, internal/txn or internal/handler;
+// it imports internal/replica for ReplicatedLog.
 package coordinator
