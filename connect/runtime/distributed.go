@@ -156,6 +156,15 @@ func NewDistributed(cfg WorkerConfig, plugins *Plugins, log *slog.Logger) (*Dist
 	return d, nil
 }
 
+// Close releases the clients of a Distributed that will not Run (Run
+// releases them itself).
+func (d *Distributed) Close() {
+	for _, l := range []*kafkaLog{d.store.log, d.config, d.status} {
+		l.cl.Close()
+	}
+	d.cl.Close()
+}
+
 // Run joins the cluster and works until ctx ends; then it stops every task
 // (committing offsets), leaves the group and closes its clients.
 func (d *Distributed) Run(ctx context.Context) error {
