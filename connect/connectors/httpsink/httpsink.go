@@ -140,7 +140,14 @@ func (t *Task) Start(_ context.Context, cfg map[string]string, _ connect.SinkTas
 		return err
 	}
 	t.url, t.method = c.String("http.api.url"), c.String("request.method")
-	t.prefix, t.suffix, t.sep = c.String("batch.prefix"), c.String("batch.suffix"), c.String("batch.separator")
+	// Untrimmed: a separator may well be "\n".
+	raw := func(k, def string) string {
+		if v, ok := cfg[k]; ok {
+			return v
+		}
+		return def
+	}
+	t.prefix, t.suffix, t.sep = raw("batch.prefix", ""), raw("batch.suffix", ""), raw("batch.separator", ",")
 	t.batch, t.retries = int(c.Int("batch.max.size")), int(c.Int("max.retries"))
 	t.backoff = time.Duration(c.Int("retry.backoff.ms")) * time.Millisecond
 	t.maxBackoff = time.Duration(c.Int("retry.backoff.max.ms")) * time.Millisecond

@@ -87,7 +87,7 @@ func TestBatchesRetriesAuth(t *testing.T) {
 		srv := &flakyServer{rng: rand.New(rand.NewPCG(seed, 0)), failRate: 0.33}
 		hs := httptest.NewServer(srv)
 		task, _ := startTask(t, hs.URL+"/in", map[string]string{
-			"batch.max.size": "10", "batch.prefix": "[", "batch.suffix": "]", "batch.separator": ";",
+			"batch.max.size": "10", "batch.prefix": "[", "batch.suffix": "]\n", "batch.separator": " ",
 			"request.method": "PUT", "auth.type": "BEARER", "bearer.token": "s3cret",
 			"headers": "X-Custom: a|Content-Type: text/x-lines", "max.retries": "50",
 		})
@@ -101,7 +101,7 @@ func TestBatchesRetriesAuth(t *testing.T) {
 			for i := b; i < min(b+10, 95); i++ {
 				vals = append(vals, fmt.Sprintf("v%d", i))
 			}
-			want = append(want, request{"PUT", "/in", "Bearer s3cret", "a", "text/x-lines", "[" + strings.Join(vals, ";") + "]"})
+			want = append(want, request{"PUT", "/in", "Bearer s3cret", "a", "text/x-lines", "[" + strings.Join(vals, " ") + "]\n"})
 		}
 		if diff := cmp.Diff(want, srv.accepted); diff != "" {
 			t.Errorf("seed %d: requests (-want +got):\n%s", seed, diff)
