@@ -23,7 +23,8 @@ var allowedInternal = map[string][]string{
 	"internal/record":    {},
 	"internal/wire":      {},
 	"internal/commitlog": {"internal/record", "internal/vfs", "internal/clock"},
-	"internal/config":    {},
+	"internal/config":    {"properties"},
+	"properties":         {},
 	"internal/httpapi":   {},
 	"internal/metadata":  {"internal/config", "internal/vfs", "internal/clock"},
 }
