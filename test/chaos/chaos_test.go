@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -181,7 +182,7 @@ func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
 
 var scenarios = []scenario{
 	{id: "F0", fault: "none (baseline)", partitions: 3, nemesis: func(r *run) {
-		r.sleep(map[bool]time.Duration{false: 15 * time.Second, true: 240 * time.Second}[*soak])
+		r.sleep(map[bool]time.Duration{false: 8 * time.Second, true: 240 * time.Second}[*soak])
 	}},
 	{id: "F1", fault: "SIGKILL the leader of partition 0, restart after fencing", partitions: 2, nemesis: func(r *run) {
 		n := 2
@@ -197,7 +198,7 @@ var scenarios = []scenario{
 			r.sleep(6 * time.Second) // session timeout 4 s + grace
 			r.nemesis("start", "node %d", l)
 			r.restart(nd)
-			r.sleep(4 * time.Second)
+			r.sleep(3 * time.Second)
 		}
 	}},
 	{id: "F2", fault: "rolling SIGTERM restart of every node", partitions: 3, nemesis: func(r *run) {
@@ -222,7 +223,7 @@ var scenarios = []scenario{
 			}
 		}
 	}},
-	{id: "F3", fault: "SIGSTOP the leader of partition 0 for 12 s, SIGCONT", partitions: 2, nemesis: func(r *run) {
+	{id: "F3", fault: "SIGSTOP the leader of partition 0 for 10-12 s, SIGCONT", partitions: 2, nemesis: func(r *run) {
 		rounds := 1
 		if *soak {
 			rounds = 4
@@ -233,13 +234,13 @@ var scenarios = []scenario{
 			r.nemesis("pause", "node %d (leader of 0)", l)
 			nd.signal(syscall.SIGSTOP)
 			r.failover(0, l)
-			r.sleep(time.Duration(10+r.rng.IntN(6)) * time.Second)
+			r.sleep(time.Duration(10+r.rng.IntN(3)) * time.Second)
 			r.nemesis("resume", "node %d", l)
 			nd.signal(syscall.SIGCONT)
 			r.sleep(5 * time.Second)
 		}
 	}},
-	{id: "F4", fault: "isolate the leader of partition 0 from the other nodes (proxy, 15 s)", partitions: 2, nemesis: func(r *run) {
+	{id: "F4", fault: "isolate the leader of partition 0 from the other nodes (proxy, 12 s)", partitions: 2, nemesis: func(r *run) {
 		rounds := 1
 		if *soak {
 			rounds = 4
@@ -255,11 +256,42 @@ var scenarios = []scenario{
 			r.nemesis("isolate", "node %d from %v (both ways; clients still reach it)", l, others)
 			r.c.net.Isolate(l, others...)
 			r.failover(0, int32(l))
-			r.sleep(15 * time.Second)
+			r.sleep(12 * time.Second)
 			r.nemesis("heal-net", "")
 			r.c.net.Heal()
-			r.sleep(5 * time.Second)
+			r.sleep(3 * time.Second)
 		}
+	}},
+	{id: "F7", fault: "degraded network on every link (proxy): delay 20-250 ms + jitter, 256 KiB/s, resets", partitions: 3, nemesis: func(r *run) {
+		d := 10 * time.Second
+		if *soak {
+			d = 120 * time.Second
+		}
+		ids := []int{Client}
+		for _, nd := range r.c.nodes {
+			ids = append(ids, nd.ID)
+		}
+		r.nemesis("degrade", "every link for %v", d)
+		for _, a := range ids {
+			for _, b := range ids {
+				if a != b {
+					delay := time.Duration(20+r.rng.IntN(230)) * time.Millisecond
+					r.c.net.Set(a, b, Rule{Delay: delay, Jitter: delay / 2, BytesPerSec: 256 << 10, HoldAPIKey: -1})
+				}
+			}
+		}
+		end := time.Now().Add(d)
+		for time.Now().Before(end) && r.ctx.Err() == nil {
+			r.sleep(time.Duration(2+r.rng.IntN(4)) * time.Second)
+			a, b := pick(r.rng, ids), pick(r.rng, ids[1:])
+			if a != b {
+				r.nemesis("reset", "connections %d↔%d", a, b)
+				r.c.net.Reset(a, b)
+			}
+		}
+		r.nemesis("heal-net", "")
+		r.c.net.Heal()
+		r.sleep(3 * time.Second)
 	}},
 	{id: "F8", fault: "kill -9 one broker (seeded choice), restart", partitions: 3, nemesis: func(r *run) {
 		rounds := 1
@@ -298,7 +330,47 @@ var scenarios = []scenario{
 			r.sleep(5 * time.Second)
 		}
 	}},
-	{id: "F13", fault: "file size limit (EFBIG, short writes) on a follower of partition 0 for 32 s", partitions: 2, nemesis: func(r *run) {
+	{id: "F10b", fault: "torn tail on a follower of partition 0 (restarted within the session timeout), then SIGKILL the leader", partitions: 2, nemesis: func(r *run) {
+		// A replica that lost a suffix must not become leader before it
+		// has re-synced (KIP-903's stale-broker-epoch case).
+		l := r.leader(0)
+		var v *node
+		for _, n := range r.c.nodes {
+			if int32(n.ID) != l && (v == nil || r.rng.IntN(2) == 0) {
+				v = n
+			}
+		}
+		r.nemesis("kill", "node %d (follower of 0)", v.ID)
+		v.kill()
+		name := filepath.Join(v.Dir, fmt.Sprintf("%s-0", r.topic))
+		names, _ := filepath.Glob(filepath.Join(name, "*.log"))
+		sort.Strings(names)
+		if len(names) == 0 {
+			r.t.Fatalf("no segment in %s", name)
+		}
+		last := names[len(names)-1]
+		st, err := os.Stat(last)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		cut := st.Size() * int64(r.rng.IntN(50)) / 100
+		if err := os.Truncate(last, cut); err != nil {
+			r.t.Fatal(err)
+		}
+		r.nemesis("tear", "node %d partition 0: truncated %s from %d to %d bytes", v.ID, filepath.Base(last), st.Size(), cut)
+		r.nemesis("start", "node %d", v.ID)
+		r.restart(v)
+		r.sleep(time.Duration(200+r.rng.IntN(800)) * time.Millisecond)
+		nl := r.c.node(l)
+		r.nemesis("kill", "node %d (leader of 0)", l)
+		nl.kill()
+		r.failover(0, l)
+		r.sleep(6 * time.Second)
+		r.nemesis("start", "node %d", l)
+		r.restart(nl)
+		r.sleep(3 * time.Second)
+	}},
+	{id: "F13", fault: "file size limit (EFBIG, short writes) on a follower of partition 0 for 20 s", partitions: 2, nemesis: func(r *run) {
 		// No fault file layer is reachable in a process; RLIMIT_FSIZE makes
 		// every write past a size fail (a short write, then EFBIG), like a
 		// full disk for files that grow. It hits the node's whole data dir.
@@ -321,7 +393,7 @@ var scenarios = []scenario{
 		if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), fmt.Sprintf("--fsize=%d", limit)).CombinedOutput(); err != nil {
 			r.t.Skipf("prlimit: %v %s", err, out)
 		}
-		r.sleep(32 * time.Second)
+		r.sleep(map[bool]time.Duration{false: 20 * time.Second, true: 45 * time.Second}[*soak])
 		if nd.running() {
 			r.nemesis("fsize", "node %d: unlimited", nd.ID)
 			exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), "--fsize=unlimited").Run()
@@ -350,10 +422,7 @@ var scenarios = []scenario{
 					ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 					defer cancel()
 					resp, err := a.CreateTopic(ctx, 3, 3, nil, name)
-					if err == nil && resp.Err != nil && resp.Err != kerr.TopicAlreadyExists {
-						err = resp.Err
-					}
-					return err
+					return createErr(resp.Err, err)
 				}); err != nil {
 					r.problem("create %s: %v", name, err)
 				}
@@ -371,11 +440,13 @@ var scenarios = []scenario{
 		r.sleep(time.Duration(r.rng.IntN(300)) * time.Millisecond)
 		r.nemesis("kill", "node %d (active controller) while topics are created", ctl)
 		nd.kill()
-		<-done
-		r.sleep(2 * time.Second)
+		// RF=3 creations fail (INVALID_REPLICATION_FACTOR) once the dead
+		// node is fenced, until it is back; they retry meanwhile.
+		r.sleep(3 * time.Second)
 		r.nemesis("start", "node %d", ctl)
 		r.restart(nd)
-		r.sleep(4 * time.Second)
+		<-done
+		r.sleep(3 * time.Second)
 	}},
 }
 
@@ -492,10 +563,7 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 		defer cl.Close()
 		resp, err := kadm.NewClient(cl).CreateTopic(ctx, sc.partitions, 3, map[string]*string{"min.insync.replicas": ptr("2")}, r.topic)
-		if err == nil && resp.Err != nil && resp.Err != kerr.TopicAlreadyExists {
-			err = resp.Err
-		}
-		return err
+		return createErr(resp.Err, err)
 	}); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
@@ -505,7 +573,7 @@ func runScenario(t *testing.T, sc scenario) {
 	w := &workload{h: h, seeds: c.seeds(), topic: r.topic, partitions: sc.partitions, producers: 3, consumers: 2, rate: 60, logf: t.Logf}
 	r.w = w
 	w.run(ctx, seed)
-	r.sleep(3 * time.Second)
+	r.sleep(2 * time.Second)
 	sc.nemesis(r)
 	// Heal everything (Redpanda's _heal_all) and let the workload run on.
 	c.net.Heal()
@@ -516,7 +584,7 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 	}
 	r.nemesis("heal", "all")
-	r.sleep(8 * time.Second)
+	r.sleep(5 * time.Second)
 	w.stop()
 	drainStart := time.Now()
 	if err := w.drain(ctx, 100*time.Second); err != nil {
@@ -543,6 +611,15 @@ func runScenario(t *testing.T, sc scenario) {
 	if d, err := eventually(ctx, 30*time.Second, func() error { return c.converged(ctx) }); err != nil {
 		r.problem("metadata not converged after %v: %v", d, err)
 	}
+	var links []string
+	for _, from := range append([]int{Client}, allInts(len(c.nodes))...) {
+		for _, to := range allInts(len(c.nodes)) {
+			if n := c.net.Accepted(from, to); n > 0 {
+				links = append(links, fmt.Sprintf("%d→%d:%d", from, to, n))
+			}
+		}
+	}
+	t.Logf("proxied connections per link (0 = clients): %s", strings.Join(links, " "))
 	// Clean stop, then every ISR replica byte-identical.
 	isr, err := c.isrs(ctx, r.topic)
 	if err != nil {
@@ -582,3 +659,23 @@ func runScenario(t *testing.T, sc scenario) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// createErr is CreateTopic's outcome: a retry of a creation that went
+// through (its answer lost with a killed controller) finds the topic there.
+func createErr(topicErr, err error) error {
+	if err == nil {
+		err = topicErr
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+func allInts(n int) []int {
+	var out []int
+	for i := 1; i <= n; i++ {
+		out = append(out, i)
+	}
+	return out
+}
