@@ -68,9 +68,11 @@ func StateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
 // ProcessingGuarantee selects AtLeastOnce (default) or ExactlyOnceV2.
 func ProcessingGuarantee(g Guarantee) Option { return func(c *config) { c.guarantee = g } }
 
-// CommitInterval sets how often progress is committed (default 1s for
-// at-least-once; exactly-once commits every poll batch, at most this often
-// apart... see DESIGN.md).
+// CommitInterval sets how often progress is committed: offsets under
+// at-least-once, the transaction under exactly-once (default 1s; Kafka
+// Streams uses 100ms for exactly-once). Under exactly-once it bounds how
+// long outputs stay invisible to read_committed consumers and how long a
+// rebalance waits.
 func CommitInterval(d time.Duration) Option { return func(c *config) { c.commitInterval = d } }
 
 // OnError sets the handler for record-level errors. Without one, any
@@ -205,8 +207,9 @@ func (e appEnv) send(topic string, partition int32, key, value []byte, ts int64,
 	for _, h := range headers {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
-	promise := func(_ *kgo.Record, err error) {
+	promise := func(r *kgo.Record, err error) {
 		if err != nil {
+			err = fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
 			a.prodErr.CompareAndSwap(nil, &err)
 		}
 	}
@@ -357,22 +360,31 @@ func (a *App) loop(ctx context.Context, gerr <-chan error) error {
 			return fmt.Errorf("streams: fetch: %w", fatal)
 		}
 		if err := a.processBatch(ctx, fs); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				// Shutting down (e.g. during a restore): what was
+				// processed is committed by shutdown.
+				return nil
+			}
 			a.allowRebalance()
 			return err
 		}
-		if a.sess != nil {
-			if err := a.endTxn(ctx); err != nil {
-				a.allowRebalance()
-				return err
+		if a.dirty && a.cfg.now().Sub(lastCommit) >= a.cfg.commitInterval {
+			commit := a.commitALOS
+			if a.sess != nil {
+				commit = a.endTxn
 			}
-		} else if a.dirty && a.cfg.now().Sub(lastCommit) >= a.cfg.commitInterval {
-			if err := a.commitALOS(ctx); err != nil {
+			if err := commit(ctx); err != nil {
 				a.allowRebalance()
 				return err
 			}
 			lastCommit = a.cfg.now()
 		}
-		a.allowRebalance()
+		if a.sess == nil || !a.dirty {
+			// Under exactly-once a rebalance waits until the open
+			// transaction ends (at most a commit interval): revoking
+			// partitions mid-transaction would abort it.
+			a.allowRebalance()
+		}
 	}
 }
 

@@ -40,6 +40,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Topic == "" {
+		return fmt.Sprintf("streams: %s error: %v", e.Kind, e.Err)
+	}
 	return fmt.Sprintf("streams: %s error at %s/%d@%d: %v", e.Kind, e.Topic, e.Partition, e.Offset, e.Err)
 }
 

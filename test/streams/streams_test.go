@@ -118,7 +118,7 @@ func (in *instance) kill() {
 	<-in.done
 }
 
-func createTopics(t *testing.T, cl *kgo.Client, partitions int32, names ...string) {
+func createTopics(t testing.TB, cl *kgo.Client, partitions int32, names ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
