@@ -534,7 +534,7 @@ func runScenario(t *testing.T, sc scenario) {
 	var hw *os.File
 	if *histDir != "" {
 		os.MkdirAll(*histDir, 0o755)
-		f, err := os.Create(filepath.Join(*histDir, fmt.Sprintf("%s-%d.jsonl", sc.id, seed)))
+		f, err := os.Create(filepath.Join(*histDir, fmt.Sprintf("%s-%d-%s.jsonl", sc.id, seed, time.Now().Format("150405"))))
 		if err != nil {
 			t.Fatal(err)
 		}

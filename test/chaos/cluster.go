@@ -132,6 +132,10 @@ func startCluster(t testing.TB, n int, seed uint64, extra ...string) *cluster {
 		for _, nd := range c.nodes {
 			nd.signal(syscall.SIGCONT)
 			nd.kill()
+			if d := os.Getenv("KAVKA_CHAOS_LOGDIR"); d != "" {
+				os.MkdirAll(d, 0o755)
+				os.WriteFile(filepath.Join(d, fmt.Sprintf("%s-node-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), nd.ID)), []byte(nd.log.String()), 0o644)
+			}
 			if t.Failed() || os.Getenv("KAVKA_CHAOS_LOGS") != "" {
 				t.Logf("node %d log (tail):\n%s", nd.ID, nd.log.tail(32<<10))
 			}
