@@ -263,42 +263,83 @@ func (l *Log) appendLeader(records []byte, leaderEpoch int32, walked bool) (Appe
 // path): offsets are kept. The first batch must start at or after the log
 // end offset (later only where the leader's cleaner left a gap), and
 // offsets must increase. The partition leader epochs in the batches feed
-// the epoch cache.
+// the epoch cache. Batches with a producer id update the producer state
+// (sequences, transactions, aborted index, last stable offset) as they did
+// on the leader, so that this replica can take over idempotence and
+// transactions if it becomes leader.
 func (l *Log) AppendReplicated(records []byte) (AppendResult, error) {
 	var spanBuf [16]batchSpan
 	spans, err := splitBatches(records, 0, true, false, spanBuf[:0])
 	if err != nil {
 		return AppendResult{}, err
 	}
+	producers := false
+	for i := range spans {
+		if spans[i].h.ProducerID >= 0 {
+			producers = true
+			break
+		}
+	}
+	if !producers {
+		res, _, err := l.appendReplicated(records, spans)
+		return res, err
+	}
+	ps := &l.ps
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err := l.loadProducerStateLocked(); err != nil {
+		return AppendResult{}, err
+	}
+	res, appended, err := l.appendReplicated(records, spans)
+	if !appended {
+		return AppendResult{}, err
+	}
+	if nb := l.activeBase(); nb != ps.snapBase {
+		// The first producer batch in a new segment: the state before this
+		// append describes every offset below it (as on the leader).
+		l.writeProducerSnapshotLocked(res.FirstOffset)
+		ps.snapBase = nb
+	}
+	if perr := l.applyReplicatedLocked(records, spans); perr != nil && err == nil {
+		err = perr
+	}
+	return res, err
+}
+
+// appendReplicated is AppendReplicated without the producer state. It
+// reports whether the batches were written: an error after the write (the
+// epoch cache, a count-based flush) takes the log offline but the batches
+// are in it.
+func (l *Log) appendReplicated(records []byte, spans []batchSpan) (AppendResult, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.errIfUnusableLocked(); err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, false, err
 	}
 	next := l.leo.Load()
 	res := AppendResult{FirstOffset: spans[0].h.BaseOffset, LogAppendTime: -1, Bytes: len(records)}
 	for i := range spans {
 		h := &spans[i].h
 		if h.BaseOffset < next {
-			return AppendResult{}, fmt.Errorf("%w: batch base offset %d below expected %d", ErrUnexpectedOffset, h.BaseOffset, next)
+			return AppendResult{}, false, fmt.Errorf("%w: batch base offset %d below expected %d", ErrUnexpectedOffset, h.BaseOffset, next)
 		}
 		next = h.NextOffset()
 		res.NumRecords += int(h.NumRecords)
 	}
 	res.LastOffset = next - 1
 	if err := l.appendLocked(records, spans); err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, false, err
 	}
 	for i := range spans {
 		h := &spans[i].h
 		if err := l.epochs.Assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
-			return AppendResult{}, l.goOffline(err)
+			return res, true, l.goOffline(err)
 		}
 	}
 	if l.cfg.durable() {
 		l.requestSync()
 	}
-	return res, l.maybeFlushByCountLocked()
+	return res, true, l.maybeFlushByCountLocked()
 }
 
 // appendLocked writes validated batches with final offsets to the active
@@ -661,20 +702,45 @@ func (l *Log) SetConfig(cfg Config) error {
 // (batches are never split). Later segments are removed first and the cut
 // is fsynced, so a crash never brings truncated data back. Mirrors
 // kafka.log.UnifiedLog.truncateTo.
+//
+// The producer state is then rebuilt from the newest snapshot at or below
+// the new end and the log after it; later snapshots and aborted-index
+// entries of removed batches are deleted. When the whole log goes, so does
+// all producer state (a snapshot exactly at the new end excepted: it
+// describes the offsets below, which the leader's log holds too).
 func (l *Log) Truncate(offset int64) error {
+	l.ps.mu.Lock()
+	defer l.ps.mu.Unlock()
+	full, err := l.truncate(offset)
+	if full < 0 {
+		return err
+	}
+	if err != nil {
+		l.ps.loaded = false // offline; rebuild if anything reads the state
+		return err
+	}
+	end := l.LogEndOffset()
+	return l.resetProducerStateLocked(func(snap int64) bool {
+		return snap <= end && (full == 0 || snap == end)
+	})
+}
+
+// truncate is Truncate without the producer state. It returns -1 if nothing
+// was cut, 1 if the whole log was, 0 otherwise.
+func (l *Log) truncate(offset int64) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.errIfUnusableLocked(); err != nil {
-		return err
+		return -1, err
 	}
 	if offset >= l.leo.Load() {
-		return nil
+		return -1, nil
 	}
 	if offset < 0 {
-		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
+		return -1, fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
 	if offset <= l.segs[0].base || offset < l.logStart {
-		return l.truncateFullyLocked(offset)
+		return 1, l.truncateFullyLocked(offset)
 	}
 	i := l.segmentForLocked(offset)
 	// Remove the later segments first, newest first.
@@ -683,16 +749,16 @@ func (l *Log) Truncate(offset int64) error {
 		l.segs = l.segs[:j]
 		s.retire()
 		if err := l.trashSegmentLocked(s, 0); err != nil {
-			return l.goOffline(err)
+			return 0, l.goOffline(err)
 		}
 	}
 	if err := syncDir(l.fs, l.dir); err != nil {
-		return l.goOffline(err)
+		return 0, l.goOffline(err)
 	}
 	seg := l.segs[i]
 	f, err := seg.acquire()
 	if err != nil {
-		return l.goOffline(err)
+		return 0, l.goOffline(err)
 	}
 	var hb [record.HeaderSize]byte
 	pos, err := l.locateLocked(seg, f, seg.size, offset, hb[:])
@@ -713,9 +779,9 @@ func (l *Log) Truncate(offset int64) error {
 	}
 	seg.release()
 	if err != nil {
-		return l.goOffline(err)
+		return 0, l.goOffline(err)
 	}
-	return l.cutActiveLocked(i, pos, next)
+	return 0, l.cutActiveLocked(i, pos, next)
 }
 
 // nextOffsetAt scans seg to find the offset following the batch that ends at

@@ -301,6 +301,60 @@ func (l *Log) AppendMarker(m MarkerAppend) (AppendResult, error) {
 	return res, nil
 }
 
+// applyReplicatedLocked updates the producer state with batches a follower
+// appended (AppendReplicated; spans carry their final offsets), as the
+// leader did when it appended them: a data batch records the producer's
+// epoch and batch metadata and may open a transaction; a marker closes the
+// transaction, adds an abort to the aborted-transactions index, and moves
+// the last stable offset. Nothing is checked: the leader did, and epoch
+// bumps are taken as they come. Without this a follower elected leader
+// would not know the producers' last sequences and would append a
+// producer's retry a second time (chaos G-CON "duplicate"). Mirrors
+// UnifiedLog.appendAsFollower's analyzeAndValidateProducerState +
+// updateProducers. l.ps.mu must be held and the state loaded.
+func (l *Log) applyReplicatedLocked(records []byte, spans []batchSpan) error {
+	ps := &l.ps
+	now := l.nowMs()
+	l.maybeExpireProducersLocked(now)
+	var touched []int64
+	for i := range spans {
+		h := spans[i].h
+		if h.ProducerID < 0 {
+			continue
+		}
+		if !h.Control() {
+			ps.applyBatch(&h)
+			// Expiry goes by the broker's clock, as on the leader.
+			ps.producers[h.ProducerID].lastTimestamp = now
+			continue
+		}
+		commit, ce, ok := parseMarker(records[spans[i].pos : spans[i].pos+h.Size()])
+		if !ok {
+			continue
+		}
+		lso := l.lsoFromStateLocked()
+		if a, ok := ps.applyMarker(h.ProducerID, h.ProducerEpoch, commit, ce, h.BaseOffset, now); ok {
+			a.LastStableOffset = lso
+			seg := l.segmentBaseFor(a.LastOffset)
+			ps.aborted = append(ps.aborted, abortedEntry{AbortedTxn: a, seg: seg})
+			if len(touched) == 0 || touched[len(touched)-1] != seg {
+				touched = append(touched, seg)
+			}
+		}
+	}
+	l.SetLastStableOffset(l.lsoFromStateLocked())
+	if len(touched) == 0 {
+		return nil
+	}
+	sortAborted(ps.aborted)
+	for _, seg := range touched {
+		if err := l.writeTxnIndexLocked(seg); err != nil {
+			return l.goOffline(err)
+		}
+	}
+	return nil
+}
+
 // checkDuplicate reports whether h repeats one of e's retained batches, and
 // if so the original offsets. Mirrors ProducerStateEntry.findDuplicateBatch.
 func checkDuplicate(e *producerEntry, h *record.Header) (AppendResult, bool) {

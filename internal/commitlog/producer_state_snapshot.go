@@ -208,10 +208,12 @@ func (l *Log) loadProducerStateLocked() error {
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i] > snaps[j] })
 	from := l.LogStartOffset()
 	ps.producers = nil
+	removed := false
 	for _, off := range snaps {
 		name := l.fs.PathJoin(l.dir, segmentName(off)+snapshotSuffix)
 		if off > leo {
 			_ = l.fs.Remove(name)
+			removed = true
 			continue
 		}
 		if ps.producers != nil {
@@ -224,9 +226,18 @@ func (l *Log) loadProducerStateLocked() error {
 		if err != nil {
 			l.logger.Warn("producer snapshot unusable, removed", "file", name, "err", err)
 			_ = l.fs.Remove(name)
+			removed = true
 			continue
 		}
 		from = max(off, from)
+	}
+	if removed {
+		// A snapshot above the log end must stay gone once new data is
+		// appended past its offset, or a later load would trust it.
+		if err := syncDir(l.fs, l.dir); err != nil {
+			ps.producers = nil
+			return err
+		}
 	}
 	if ps.producers == nil {
 		ps.producers = make(map[int64]*producerEntry)
@@ -235,6 +246,12 @@ func (l *Log) loadProducerStateLocked() error {
 	// scan below re-adds the rest.
 	bases, first := l.segmentBases()
 	ps.aborted = ps.aborted[:0]
+	// Indexes holding entries at or after the replay start are rewritten
+	// from memory below: the replay re-adds the entries still in the log,
+	// and entries of truncated batches (a follower's divergence, or a
+	// crash that lost the tail) must not come back once the log grows
+	// past them again.
+	stale := map[int64]bool{}
 	for _, n := range names {
 		base, ok := parseOffsetFile(n, txnIndexSuffix)
 		if !ok {
@@ -247,11 +264,14 @@ func (l *Log) loadProducerStateLocked() error {
 		}
 		b, err := readWholeFile(l.fs, p)
 		if err != nil {
+			ps.producers, ps.aborted = nil, nil
 			return fmt.Errorf("read %s: %w", p, err)
 		}
 		for _, a := range decodeTxnIndex(b) {
 			if a.LastOffset < from {
 				ps.aborted = append(ps.aborted, abortedEntry{AbortedTxn: a, seg: base})
+			} else {
+				stale[base] = true
 			}
 		}
 	}
@@ -260,6 +280,9 @@ func (l *Log) loadProducerStateLocked() error {
 	if err != nil {
 		ps.producers, ps.aborted = nil, nil
 		return fmt.Errorf("rebuild producer state of %s: %w", l.dir, err)
+	}
+	for seg := range stale {
+		touched[seg] = true
 	}
 	for seg := range touched {
 		if err := l.writeTxnIndexLocked(seg); err != nil {
@@ -305,17 +328,12 @@ func (l *Log) replayProducerStateLocked(from, to int64) (map[int64]bool, error) 
 				ps.applyBatch(&h)
 				continue
 			}
-			recs, err := record.DecodeRecords(batch, 1<<20)
-			if err != nil || len(recs) == 0 {
+			commit, ce, ok := parseMarker(batch)
+			if !ok {
 				continue
 			}
-			typ, err := record.ParseControlRecord(recs[0].Key)
-			if err != nil || (typ != record.ControlCommit && typ != record.ControlAbort) {
-				continue
-			}
-			ce, _ := record.ParseMarkerValue(recs[0].Value)
 			lso := l.lsoFromStateLocked()
-			if a, ok := ps.applyMarker(h.ProducerID, h.ProducerEpoch, typ == record.ControlCommit, ce, h.BaseOffset, h.MaxTimestamp); ok {
+			if a, ok := ps.applyMarker(h.ProducerID, h.ProducerEpoch, commit, ce, h.BaseOffset, h.MaxTimestamp); ok {
 				a.LastStableOffset = lso
 				seg := l.segmentBaseFor(h.BaseOffset)
 				ps.aborted = append(ps.aborted, abortedEntry{AbortedTxn: a, seg: seg})
@@ -339,4 +357,51 @@ func (l *Log) segmentBaseFor(offset int64) int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.segs[l.segmentForLocked(offset)].base
+}
+
+// parseMarker decodes a control batch's transaction marker: whether it
+// commits, and the coordinator epoch. ok is false for a batch without
+// records (the cleaner's) or with another control type.
+func parseMarker(batch []byte) (commit bool, coordinatorEpoch int32, ok bool) {
+	recs, err := record.DecodeRecords(batch, 1<<20)
+	if err != nil || len(recs) == 0 {
+		return false, 0, false
+	}
+	typ, err := record.ParseControlRecord(recs[0].Key)
+	if err != nil || (typ != record.ControlCommit && typ != record.ControlAbort) {
+		return false, 0, false
+	}
+	ce, _ := record.ParseMarkerValue(recs[0].Value)
+	return typ == record.ControlCommit, ce, true
+}
+
+// resetProducerStateLocked rebuilds the producer state after a truncation:
+// it removes the snapshots keep refuses (those above the new log end, which
+// describe batches that are gone), makes the removal durable before any new
+// batch can reach their offsets, and reloads from the newest snapshot left
+// plus the log after it. Mirrors ProducerStateManager.truncateAndReload
+// followed by UnifiedLog.rebuildProducerState. l.ps.mu must be held.
+func (l *Log) resetProducerStateLocked(keep func(offset int64) bool) error {
+	ps := &l.ps
+	ps.loaded = false
+	ps.producers, ps.aborted = nil, nil
+	names, err := l.fs.List(l.dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", l.dir, err)
+	}
+	removed := false
+	for _, n := range names {
+		if off, ok := parseOffsetFile(n, snapshotSuffix); ok && !keep(off) {
+			if err := l.fs.Remove(l.fs.PathJoin(l.dir, n)); err != nil && !isNotExist(err) {
+				return l.goOffline(fmt.Errorf("remove producer snapshot %s: %w", n, err))
+			}
+			removed = true
+		}
+	}
+	if removed {
+		if err := syncDir(l.fs, l.dir); err != nil {
+			return l.goOffline(err)
+		}
+	}
+	return l.loadProducerStateLocked()
 }

@@ -7,8 +7,20 @@ import "fmt"
 // cache. A follower calls it when its log ends below its leader's log start
 // offset (retention or DeleteRecords removed what it would fetch next): it
 // cannot catch up by fetching, so it restarts at the leader's start. Mirrors
-// kafka.log.UnifiedLog.truncateFullyAndStartAt.
+// kafka.log.UnifiedLog.truncateFullyAndStartAt. The producer state is
+// cleared with its snapshots: they describe a log that no longer leads to
+// offset (Kafka's ProducerStateManager.truncateFullyAndStartAt).
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.ps.mu.Lock()
+	defer l.ps.mu.Unlock()
+	if err := l.truncateFullyAndStartAt(offset); err != nil {
+		l.ps.loaded = false
+		return err
+	}
+	return l.resetProducerStateLocked(func(int64) bool { return false })
+}
+
+func (l *Log) truncateFullyAndStartAt(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.errIfUnusableLocked(); err != nil {

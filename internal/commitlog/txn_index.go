@@ -71,7 +71,8 @@ func (l *Log) addAbortedLocked(a AbortedTxn) error {
 	return l.writeTxnIndexLocked(seg)
 }
 
-// writeTxnIndexLocked rewrites the index of segment seg from memory.
+// writeTxnIndexLocked rewrites the index of segment seg from memory, or
+// removes it when it has no entry left (after a truncation).
 // l.ps.mu must be held.
 func (l *Log) writeTxnIndexLocked(seg int64) error {
 	var b []byte
@@ -81,6 +82,15 @@ func (l *Log) writeTxnIndexLocked(seg int64) error {
 		}
 	}
 	name := l.fs.PathJoin(l.dir, segmentName(seg)+txnIndexSuffix)
+	if len(b) == 0 {
+		if err := l.fs.Remove(name); err != nil && !isNotExist(err) {
+			return fmt.Errorf("remove transaction index: %w", err)
+		}
+		if err := syncDirOf(l.fs, name); err != nil {
+			return fmt.Errorf("remove transaction index: %w", err)
+		}
+		return nil
+	}
 	if err := writeFileAtomic(l.fs, name, b, true); err != nil {
 		return fmt.Errorf("write transaction index: %w", err)
 	}
