@@ -131,6 +131,7 @@ type ctlState struct {
 	activeTerm uint64              // the term this node became active in; 0 = not active
 	lastSeen   map[int32]time.Time // last heartbeat (or activation) per broker
 	balanced   time.Time           // the last preferred-leader check (balance.go)
+	lastTick   time.Time           // the end of the last controllerTick
 }
 
 // OpenReplicated opens a cluster-mode Store under dataDir: meta.properties
@@ -556,7 +557,7 @@ func (s *Store) RunController(ctx context.Context) error {
 		}
 		if !s.q.Status().IsLeader {
 			s.mu.Lock()
-			s.ctl.activeTerm, s.ctl.balanced = 0, time.Time{}
+			s.ctl.activeTerm, s.ctl.balanced, s.ctl.lastTick = 0, time.Time{}, time.Time{}
 			s.mu.Unlock()
 			continue
 		}
@@ -575,6 +576,19 @@ func (s *Store) controllerTick() error {
 		return err
 	}
 	now := s.opts.Clock.Now()
+	// A controller that could not tick for a while (s.mu held by a long
+	// mutation, e.g. 10,000 partitions whose logs the subscribers create,
+	// or the process paused) could not take heartbeats either: the stall
+	// does not count against the brokers' sessions.
+	if !s.ctl.lastTick.IsZero() {
+		if stall := now.Sub(s.ctl.lastTick) - time.Second; stall > 0 {
+			s.opts.Logger.Warn("controller stalled; broker sessions extended", "stall", stall)
+			for id, seen := range s.ctl.lastSeen {
+				s.ctl.lastSeen[id] = seen.Add(stall)
+			}
+		}
+	}
+	defer func() { s.ctl.lastTick = s.opts.Clock.Now() }()
 	im := s.image.Load()
 	for _, r := range im.Registrations {
 		if r.Fenced {
