@@ -6,9 +6,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 
 	"github.com/kavka-io/kavka/streams"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type kv = streams.KeyValue[string, string]
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 
 	"github.com/kavka-io/kavka/streams"
 	"github.com/kavka-io/kavka/test/harness"
@@ -21,6 +22,9 @@ func quiet() streams.Option { return streams.Logger(slog.New(slog.NewTextHandler
 // persistent (pebble) aggregation, then reads the result both from the
 // output topic and through interactive queries on the running App.
 func TestJoinsRepartitionGlobalAndQueries(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: no
+	// goroutine of the App may outlive Run.
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
 	br := harness.Start(t, harness.WithArgs("--set", "group.initial.rebalance.delay.ms=0"))
 	cl := br.Client(kgo.ProducerLinger(0))
 	createTopics(t, cl, 4, "clicks", "users", "out")
