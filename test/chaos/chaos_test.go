@@ -86,7 +86,7 @@ type run struct {
 	partitions int32
 	mu         sync.Mutex
 	notes      []string // guarded by mu
-	problems   []string // invariant failures outside the history checker
+	problems   []string // guarded by mu; invariant failures outside the history checker
 }
 
 func (r *run) nemesis(f, format string, args ...any) {
@@ -130,6 +130,44 @@ func (r *run) failover(p, old int32) {
 	}()
 }
 
+// watchMetadata logs every change of the topic's leaders, leader epochs
+// and ISRs into the history (type "meta"), every 300 ms until ctx ends, and
+// reports a leader epoch that goes backwards or two leaders for one epoch.
+func (r *run) watchMetadata(ctx context.Context) {
+	last := map[int32]string{}
+	leaders := map[[2]int32]int32{} // partition, epoch → leader
+	epochs := map[int32]int32{}
+	for ctx.Err() == nil {
+		md, err := r.c.metadata(ctx, r.topic)
+		if err == nil {
+			for p, pd := range md.Topics[r.topic].Partitions {
+				v := fmt.Sprintf("leader %d epoch %d isr %v", pd.Leader, pd.LeaderEpoch, pd.ISR)
+				if last[p] != v {
+					last[p] = v
+					r.h.Add(Event{Type: "meta", F: "partition", Partition: p, Value: v})
+				}
+				if pd.Leader < 0 {
+					continue
+				}
+				k := [2]int32{p, pd.LeaderEpoch}
+				if l, ok := leaders[k]; ok && l != pd.Leader {
+					r.problem("partition %d epoch %d has two leaders: %d and %d", p, pd.LeaderEpoch, l, pd.Leader)
+				}
+				leaders[k] = pd.Leader
+				if e, ok := epochs[p]; ok && pd.LeaderEpoch < e {
+					// A lagging broker may answer; not an invariant.
+					r.h.Add(Event{Type: "meta", F: "stale", Partition: p, Value: fmt.Sprintf("epoch %d after %d", pd.LeaderEpoch, e)})
+				}
+				epochs[p] = max(epochs[p], pd.LeaderEpoch)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
 func (r *run) note(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -144,14 +182,15 @@ func (r *run) maxNote(what string, d time.Duration) {
 
 func (r *run) restart(nd *node) {
 	if err := nd.start(); err != nil {
-		r.problems = append(r.problems, fmt.Sprintf("restart node %d: %v", nd.ID, err))
-		r.t.Errorf("restart node %d: %v", nd.ID, err)
+		r.problem("restart node %d: %v", nd.ID, err)
 	}
 }
 
 func (r *run) problem(format string, args ...any) {
 	s := fmt.Sprintf(format, args...)
+	r.mu.Lock()
 	r.problems = append(r.problems, s)
+	r.mu.Unlock()
 	r.t.Errorf("%s", s)
 }
 
@@ -573,6 +612,10 @@ func runScenario(t *testing.T, sc scenario) {
 	w := &workload{h: h, seeds: c.seeds(), topic: r.topic, partitions: sc.partitions, producers: 3, consumers: 2, rate: 60, logf: t.Logf}
 	r.w = w
 	w.run(ctx, seed)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); r.watchMetadata(watchCtx) }()
+	defer func() { stopWatch(); <-watchDone }()
 	r.sleep(2 * time.Second)
 	sc.nemesis(r)
 	// Heal everything (Redpanda's _heal_all) and let the workload run on.
@@ -644,12 +687,17 @@ func runScenario(t *testing.T, sc scenario) {
 			other += len(v)
 		}
 	}
-	other += len(r.problems)
+	stopWatch()
+	<-watchDone
+	r.mu.Lock()
+	problems := len(r.problems)
+	r.mu.Unlock()
+	other += problems
 	r.mu.Lock()
 	notes := slices.Clone(r.notes)
 	r.mu.Unlock()
-	if len(r.problems) > 0 {
-		notes = append(notes, fmt.Sprintf("%d invariant failures", len(r.problems)))
+	if problems > 0 {
+		notes = append(notes, fmt.Sprintf("%d invariant failures", problems))
 	}
 	tableMu.Lock()
 	table = append(table, row{id: sc.id, fault: sc.fault, seed: seed, acked: res.Acked, indet: res.Indeterminate,
