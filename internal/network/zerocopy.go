@@ -179,9 +179,18 @@ func firstDiff(a, b []byte) int {
 }
 
 // firstSame returns the index of the first byte where a and b are equal, or
-// len(a).
+// len(a). a and b have the same length. It compares 8 bytes at a time:
+// placeholders run up to 2 MiB per region, and a byte loop over them was a
+// third of the broker's CPU in a 64 MiB raw fetch.
 func firstSame(a, b []byte) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+		if (x-lo)&^x&hi != 0 { // some byte of x is zero: a and b agree there
+			break
+		}
+	}
 	for ; i < len(a) && a[i] != b[i]; i++ {
 	}
 	return i

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"testing"
@@ -286,4 +287,70 @@ func TestPlaceholderLen(t *testing.T) {
 	f(2097151, 2097151)
 	f(1<<28-2, 2097151)
 	f(1<<28-1, 0)
+}
+
+// TestFirstSameDiff checks the word-wise scans against byte loops on random
+// inputs with runs of equal and different bytes at every alignment.
+func TestFirstSameDiff(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 2000 {
+		n := rng.IntN(80)
+		a, b := make([]byte, n), make([]byte, n)
+		same := rng.IntN(2) == 0
+		for i := range a {
+			if rng.IntN(12) == 0 {
+				same = !same // runs of equal and of different bytes
+			}
+			a[i] = byte(rng.IntN(3))
+			if same {
+				b[i] = a[i]
+			} else {
+				b[i] = a[i] ^ byte(1+rng.IntN(255))
+			}
+		}
+		wantSame, wantDiff := n, n
+		for i := n - 1; i >= 0; i-- {
+			if a[i] == b[i] {
+				wantSame = i
+			} else {
+				wantDiff = i
+			}
+		}
+		if got := firstSame(a, b); got != wantSame {
+			t.Fatalf("firstSame(%x, %x) = %d, want %d", a, b, got, wantSame)
+		}
+		if got := firstDiff(a, b); got != wantDiff {
+			t.Fatalf("firstDiff(%x, %x) = %d, want %d", a, b, got, wantDiff)
+		}
+	}
+}
+
+// BenchmarkFirstSame scans a 2 MiB placeholder run (0x00 against 0xFF), the
+// largest a spliced region gets: loop=bytes is the byte-at-a-time loop
+// firstSame replaced (the baseline), loop=words is firstSame.
+func BenchmarkFirstSame(b *testing.B) {
+	x, y := make([]byte, 2<<20), make([]byte, 2<<20)
+	for i := range y {
+		y[i] = 0xff
+	}
+	bytewise := func(a, b []byte) int {
+		i := 0
+		for ; i < len(a) && a[i] != b[i]; i++ {
+		}
+		return i
+	}
+	for _, loop := range []string{"bytes", "words"} {
+		f := firstSame
+		if loop == "bytes" {
+			f = bytewise
+		}
+		b.Run("loop="+loop, func(b *testing.B) {
+			b.SetBytes(int64(len(x)))
+			for b.Loop() {
+				if f(x, y) != len(x) {
+					b.Fatal("wrong")
+				}
+			}
+		})
+	}
 }
