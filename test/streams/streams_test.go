@@ -199,7 +199,12 @@ func readCounts(t *testing.T, addr string, keys int, want int64) (map[string]int
 	return latest, seq
 }
 
-func testKillOne(t *testing.T, guarantee string) {
+// scenario runs the count app while records are produced for about three
+// seconds; during production, step changes the set of instances (kill
+// one, start one). It then checks the final counts: exactly right, with
+// every key's committed updates exactly 1..n, under exactly-once; never
+// lower under at-least-once.
+func scenario(t *testing.T, guarantee, app string, step func(br *harness.Broker) (check func())) {
 	const (
 		keys  = 20
 		total = 6000
@@ -207,11 +212,6 @@ func testKillOne(t *testing.T, guarantee string) {
 	br := harness.Start(t, harness.WithArgs("--set", "group.initial.rebalance.delay.ms=0"))
 	cl := br.Client(kgo.ProducerLinger(0))
 	createTopics(t, cl, 4, "input", "counts-out")
-	app := "count-" + guarantee
-	a := startInstance(t, br, app, "a", guarantee)
-	b := startInstance(t, br, app, "b", guarantee)
-	// Produce for about three seconds while both instances process; kill
-	// one of them in the middle.
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
@@ -220,18 +220,9 @@ func testKillOne(t *testing.T, guarantee string) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	time.Sleep(1500 * time.Millisecond)
-	b.kill()
+	check := step(br)
 	<-produced
 	latest, seq := readCounts(t, br.Addr, keys, total/keys)
-	// The survivor must have taken over tasks and restored their state.
-	log, err := os.ReadFile(a.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !regexp.MustCompile(`task started" task=\S+ restored=[1-9]`).Match(log) {
-		t.Errorf("the surviving instance never restored a task from its changelog")
-	}
 	for k := 0; k < keys; k++ {
 		key := "k" + strconv.Itoa(k)
 		got := latest[key]
@@ -240,8 +231,6 @@ func testKillOne(t *testing.T, guarantee string) {
 			if got != total/keys {
 				t.Errorf("%s: final count %d, want exactly %d", key, got, total/keys)
 			}
-			// Under exactly-once the committed updates of a key are
-			// exactly 1, 2, …, n: no duplicates, no gaps.
 			for i, v := range seq[key] {
 				if v != int64(i+1) {
 					t.Errorf("%s: update %d is %d, want %d (updates %v...)", key, i, v, i+1, seq[key][:min(len(seq[key]), i+3)])
@@ -255,8 +244,55 @@ func testKillOne(t *testing.T, guarantee string) {
 		}
 	}
 	t.Logf("%s: final counts %v", guarantee, latest)
+	check()
+}
+
+func logMatches(t *testing.T, in *instance, re string) bool {
+	t.Helper()
+	b, err := os.ReadFile(in.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return regexp.MustCompile(re).Match(b)
+}
+
+// testKillOne: two instances; one is SIGKILLed mid-stream; the survivor
+// takes its tasks over and restores their state from the changelogs.
+func testKillOne(t *testing.T, guarantee string) {
+	app := "count-" + guarantee
+	scenario(t, guarantee, app, func(br *harness.Broker) func() {
+		a := startInstance(t, br, app, "a", guarantee)
+		b := startInstance(t, br, app, "b", guarantee)
+		time.Sleep(1500 * time.Millisecond)
+		b.kill()
+		return func() {
+			if !logMatches(t, a, `task started" task=\S+ restored=[1-9]`) {
+				t.Errorf("the surviving instance never restored a task from its changelog")
+			}
+		}
+	})
 }
 
 func TestKillOneInstanceExactlyOnce(t *testing.T) { testKillOne(t, "eos") }
 
 func TestKillOneInstanceAtLeastOnce(t *testing.T) { testKillOne(t, "alos") }
+
+// TestScaleOut: a second instance joins mid-stream; the cooperative task
+// balancer moves half of the tasks to it (revoked from the first, then
+// assigned), and it restores their state before processing.
+func TestScaleOutExactlyOnce(t *testing.T) {
+	app := "scale-eos"
+	scenario(t, "eos", app, func(br *harness.Broker) func() {
+		a := startInstance(t, br, app, "a", "eos")
+		time.Sleep(1500 * time.Millisecond)
+		b := startInstance(t, br, app, "b", "eos")
+		return func() {
+			if !logMatches(t, a, `partitions revoked`) {
+				t.Errorf("the first instance never gave up a task")
+			}
+			if !logMatches(t, b, `task started" task=\S+ restored=[1-9]`) {
+				t.Errorf("the new instance never restored a moved task")
+			}
+		}
+	})
+}
