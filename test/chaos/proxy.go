@@ -425,7 +425,16 @@ func (n *Net) pump(p *pconn, src, dst net.Conn, l link, first []byte, framed boo
 		}
 	}()
 	var due time.Time
+	wait := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-p.done:
+			return false
+		}
+	}
 	for c := range ch {
+		var at time.Time // when the chunk may go, once its delay is known
 		for {
 			r, jitter := n.rule(l)
 			if framed && r.HoldAPIKey >= 0 && len(c.b) >= 6 && int16(binary.BigEndian.Uint16(c.b[4:6])) == r.HoldAPIKey {
@@ -437,33 +446,27 @@ func (n *Net) pump(p *pconn, src, dst net.Conn, l link, first []byte, framed boo
 				}
 				continue
 			}
-			if r.Blackhole {
-				select {
-				case <-time.After(10 * time.Millisecond):
-				case <-p.done:
+			if r.Blackhole { // checked again after every wait
+				if !wait(10 * time.Millisecond) {
 					return
 				}
 				continue
 			}
-			if r.Delay > 0 || jitter > 0 {
-				d := c.at.Add(r.Delay + jitter)
-				if d.Before(due) {
-					d = due // keep the connection's order
+			if at.IsZero() {
+				at = c.at.Add(r.Delay + jitter)
+				if at.Before(due) {
+					at = due // keep the connection's order
 				}
-				due = d
-				if w := time.Until(d); w > 0 {
-					select {
-					case <-time.After(w):
-					case <-p.done:
-						return
-					}
+				due = at
+			}
+			if w := time.Until(at); w > 0 {
+				if !wait(min(w, 10*time.Millisecond)) {
+					return
 				}
+				continue
 			}
 			if r.BytesPerSec > 0 {
-				w := time.Duration(float64(len(c.b)) / float64(r.BytesPerSec) * float64(time.Second))
-				select {
-				case <-time.After(w):
-				case <-p.done:
+				if !wait(time.Duration(float64(len(c.b)) / float64(r.BytesPerSec) * float64(time.Second))) {
 					return
 				}
 			}
