@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,6 +137,10 @@ type App struct {
 	adm     *kadm.Client
 	prodErr atomic.Pointer[error]
 	running atomic.Bool
+
+	cpMu        sync.Mutex
+	clOffsets   map[tp]int64     // changelog partition → next offset after what the local store holds
+	checkpoints map[string]int64 // persistent store dir → offset its checkpoint file recorded
 }
 
 // New returns an App for topo.
@@ -163,7 +169,8 @@ func New(topo *Topology, opts ...Option) (*App, error) {
 	}
 	a := &App{topo: topo, cfg: c, topicSub: map[string]*subtopology{}, subParts: map[int]int32{},
 		changelog: map[string]bool{}, tasks: map[TaskID]*task{}, gstores: map[string]bytesStore{},
-		assigned: map[TaskID]bool{}, offsets: map[string]map[int32]kgo.EpochOffset{}}
+		assigned: map[TaskID]bool{}, offsets: map[string]map[int32]kgo.EpochOffset{},
+		clOffsets: map[tp]int64{}, checkpoints: map[string]int64{}}
 	for _, st := range topo.subs {
 		for _, t := range st.topics {
 			a.topicSub[t.resolve(c.appID)] = st
@@ -192,13 +199,33 @@ func (e appEnv) openStore(d *storeDef, id TaskID) (bytesStore, error) {
 	if !d.persistent {
 		return newMemStore(), nil
 	}
-	dir := filepath.Join(e.a.cfg.stateDir, e.a.cfg.appID, id.String(), d.name)
-	// The changelog is the source of truth: a persistent store starts
-	// empty and is restored (see DESIGN.md, "checkpoints").
+	dir := e.a.storeDir(id, d.name)
+	cp := dir + ".checkpoint"
+	// A checkpoint file says the store holds its changelog up to the
+	// offset inside; it is written only on a clean close under
+	// at-least-once and removed on open, so after a crash the store is
+	// wiped and fully restored (under exactly-once it always is: local
+	// state may hold aborted updates).
+	b, err := os.ReadFile(cp)
+	_ = os.Remove(cp)
+	if err == nil && e.a.cfg.guarantee == AtLeastOnce {
+		if off, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); perr == nil {
+			if s, err := openPebble(dir); err == nil {
+				e.a.cpMu.Lock()
+				e.a.checkpoints[dir] = off
+				e.a.cpMu.Unlock()
+				return s, nil
+			}
+		}
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("clear store dir %s: %w", dir, err)
 	}
 	return openPebble(dir)
+}
+
+func (a *App) storeDir(id TaskID, store string) string {
+	return filepath.Join(a.cfg.stateDir, a.cfg.appID, id.String(), store)
 }
 
 func (e appEnv) send(topic string, partition int32, key, value []byte, ts int64, headers []Header) error {
@@ -207,10 +234,18 @@ func (e appEnv) send(topic string, partition int32, key, value []byte, ts int64,
 	for _, h := range headers {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
+	logged := a.changelog[topic]
 	promise := func(r *kgo.Record, err error) {
 		if err != nil {
 			err = fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
 			a.prodErr.CompareAndSwap(nil, &err)
+			return
+		}
+		if logged {
+			a.cpMu.Lock()
+			k := tp{r.Topic, r.Partition}
+			a.clOffsets[k] = max(a.clOffsets[k], r.Offset+1)
+			a.cpMu.Unlock()
 		}
 	}
 	if a.sess != nil {
@@ -558,6 +593,21 @@ func (a *App) restoreTask(ctx context.Context, t *task) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	a.cpMu.Lock()
+	for _, topic := range topics {
+		k := tp{topic, t.id.Partition}
+		e, _ := ends.Lookup(topic, t.id.Partition)
+		a.clOffsets[k] = e.Offset
+		dir := a.storeDir(t.id, want[topic])
+		if cp, ok := a.checkpoints[dir]; ok {
+			delete(a.checkpoints, dir)
+			if o, ok := starts.Lookup(topic, t.id.Partition); ok && cp > o.Offset && cp <= e.Offset {
+				o.Offset = cp // resume after the checkpoint
+				starts[topic][t.id.Partition] = o
+			}
+		}
+	}
+	a.cpMu.Unlock()
 	return a.replay(ctx, topics, t.id.Partition, ends, starts, func(topic string, k, v []byte) error {
 		return t.raw[want[topic]].Put(k, v)
 	})
@@ -722,21 +772,49 @@ func (a *App) dropTasks(m map[string][]int32, why string) {
 		for _, p := range ps {
 			id := TaskID{st.id, p}
 			delete(a.assigned, id)
-			a.closeTask(id)
+			a.closeTask(id, why == "revoked")
 		}
 		delete(a.offsets, t)
 	}
 	a.cfg.logger.Info("streams: partitions "+why, "partitions", m)
 }
 
-func (a *App) closeTask(id TaskID) {
+func (a *App) closeTask(id TaskID, checkpoint bool) {
 	a.mu.Lock()
 	t := a.tasks[id]
 	delete(a.tasks, id)
 	a.mu.Unlock()
+	if t != nil && checkpoint && a.cfg.guarantee == AtLeastOnce {
+		a.writeCheckpoints(t)
+	}
 	if t != nil {
 		if err := t.close(); err != nil {
 			a.cfg.logger.Warn("streams: close task", "task", id.String(), "err", err)
+		}
+	}
+}
+
+// writeCheckpoints records, for each persistent logged store of a task
+// closed cleanly (everything committed), the changelog offset the store
+// holds, so the next start restores only what follows.
+func (a *App) writeCheckpoints(t *task) {
+	for name, s := range t.raw {
+		d := a.topo.stores[name]
+		if !d.persistent || !d.logged {
+			continue
+		}
+		a.cpMu.Lock()
+		off, ok := a.clOffsets[tp{a.topo.changelogTopic(a.cfg.appID, name), t.id.Partition}]
+		a.cpMu.Unlock()
+		if !ok {
+			continue
+		}
+		if err := s.Flush(); err != nil {
+			a.cfg.logger.Warn("streams: flush store for checkpoint", "store", name, "err", err)
+			continue
+		}
+		if err := os.WriteFile(a.storeDir(t.id, name)+".checkpoint", []byte(strconv.FormatInt(off, 10)), 0o644); err != nil {
+			a.cfg.logger.Warn("streams: write checkpoint", "store", name, "err", err)
 		}
 	}
 }
@@ -800,7 +878,7 @@ func (a *App) endTxn(ctx context.Context) error {
 	a.offsets = map[string]map[int32]kgo.EpochOffset{}
 	if err != nil {
 		if ctx.Err() != nil {
-			a.resetTasks()
+			a.resetTasks(false)
 			return nil
 		}
 		return fmt.Errorf("streams: end transaction: %w", err)
@@ -810,14 +888,14 @@ func (a *App) endTxn(ctx context.Context) error {
 	}
 	if !committed {
 		a.cfg.logger.Info("streams: transaction aborted; restoring tasks from changelogs")
-		a.resetTasks()
+		a.resetTasks(false)
 	}
 	return nil
 }
 
-func (a *App) resetTasks() {
+func (a *App) resetTasks(checkpoint bool) {
 	for _, t := range a.sortedTasks() {
-		a.closeTask(t.id)
+		a.closeTask(t.id, checkpoint)
 	}
 }
 
@@ -835,7 +913,7 @@ func (a *App) shutdown(clean bool) error {
 	} else if a.sess != nil && a.dirty {
 		_, _ = a.sess.End(ctx, kgo.TryAbort)
 	}
-	a.resetTasks()
+	a.resetTasks(clean && err == nil)
 	if a.sess != nil {
 		a.sess.CloseAllowingRebalance()
 	} else {
