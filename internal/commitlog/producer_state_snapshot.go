@@ -209,6 +209,7 @@ func (l *Log) loadProducerStateLocked() error {
 	from := l.LogStartOffset()
 	ps.producers = nil
 	removed := false
+	loadedAt := int64(-1) // offset of the snapshot loaded
 	for _, off := range snaps {
 		name := l.fs.PathJoin(l.dir, segmentName(off)+snapshotSuffix)
 		if off > leo {
@@ -230,6 +231,7 @@ func (l *Log) loadProducerStateLocked() error {
 			continue
 		}
 		from = max(off, from)
+		loadedAt = off
 	}
 	if removed {
 		// A snapshot above the log end must stay gone once new data is
@@ -292,7 +294,12 @@ func (l *Log) loadProducerStateLocked() error {
 	ps.loaded = true
 	ps.lastExpired = l.nowMs()
 	l.SetLastStableOffset(l.lsoFromStateLocked())
-	l.writeProducerSnapshotLocked(leo)
+	if loadedAt != leo {
+		// A snapshot at the log end is the state just loaded: writing it
+		// again (tmp, fsync, rename, directory fsync) cost ~4 ms per log,
+		// 40 s of a restart with 10,000 partitions.
+		l.writeProducerSnapshotLocked(leo)
+	}
 	ps.snapBase = l.activeBase()
 	return nil
 }
