@@ -82,3 +82,32 @@ func TestProcessorAPI(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+type panicky struct{}
+
+func (panicky) Init(ctx streams.ProcessorContext[string, string]) error {
+	ctx.Schedule(time.Second, streams.WallClockTime, func(time.Time) error { panic("boom") })
+	ctx.Schedule(time.Second, streams.StreamTime, nil) // ignored
+	return nil
+}
+func (panicky) Process(streams.Record[string, string]) error { return nil }
+
+func TestPunctuationPanicBecomesError(t *testing.T) {
+	b := streams.NewBuilder()
+	streams.Process(streams.Stream[string, string](b, "in"), func() streams.Processor[string, string, string, string] { return panicky{} }, nil)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := streams.NewTestDriver(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := streams.NewTestInputTopic[string, string](d, "in").Pipe("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AdvanceWallClock(2 * time.Second); err == nil {
+		t.Error("a panicking punctuation returned no error")
+	}
+}

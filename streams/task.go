@@ -245,7 +245,7 @@ func (t *task) punctuate(wall bool, nowMS int64) error {
 		}
 		p.next = now + p.interval
 		t.curTS = now
-		if err := p.fn(time.UnixMilli(now)); err != nil {
+		if err := p.run(now); err != nil {
 			return &Error{Kind: ErrProcessing, Topic: t.curTopic, Partition: t.curPartition, Offset: t.curOffset,
 				Err: fmt.Errorf("punctuation in %s: %w", p.pc.n.name, err)}
 		}
@@ -253,7 +253,20 @@ func (t *task) punctuate(wall bool, nowMS int64) error {
 	return nil
 }
 
+// run calls the punctuation, turning a panic in user code into an error.
+func (p *punctuation) run(now int64) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return p.fn(time.UnixMilli(now))
+}
+
 func (t *task) schedule(pc *pctx, interval time.Duration, wall bool, fn func(time.Time) error) {
+	if fn == nil {
+		return
+	}
 	iv := interval.Milliseconds()
 	if iv <= 0 {
 		iv = 1
