@@ -225,7 +225,7 @@ func lastNextOffset(b []byte) int64 {
 //	sync=workers: Manager.Run's fsync workers (group commit across
 //	              partitions; appends queue their log at once)
 func BenchmarkManagerProduce(b *testing.B) {
-	for _, parts := range []int{8, 64} {
+	for _, parts := range []int{1, 8, 64} {
 		for _, mode := range []string{"inline", "workers"} {
 			b.Run(fmt.Sprintf("partitions=%d/sync=%s", parts, mode), func(b *testing.B) {
 				var syncs atomic.Int64

@@ -76,6 +76,16 @@ func (l *Log) roundFor(offset int64) (r *syncRound, lead bool) {
 		return r, false
 	}
 	if r := l.pending; r != nil {
+		if l.syncing == nil {
+			// Queued but not started: lead it here rather than wait for a
+			// worker to wake up (a handoff that cost single-partition
+			// produce 10-20%). The log's queue entry then finds no pending
+			// round, or a later one, when a worker pops it.
+			l.pending = nil
+			r.target = l.leo.Load()
+			l.syncing = r
+			return r, true
+		}
 		return r, false
 	}
 	r = newSyncRound()
@@ -121,8 +131,8 @@ func (l *Log) runQueuedRound() {
 	l.smu.Lock()
 	r := l.pending
 	if r == nil || l.syncing != nil {
-		// BUG guard: a log is queued only with a pending round and no
-		// running one; a stray entry is harmless, so skip it.
+		// A stale entry: a waiter took the round (roundFor). A round that
+		// became pending since is queued again when the running one ends.
 		l.smu.Unlock()
 		return
 	}

@@ -28,8 +28,12 @@ func newSyncRound() *syncRound { return &syncRound{done: make(chan struct{})} }
 // fsyncs run concurrently instead of one after another in the produce
 // handler. Waiters of a log queued while its fsync runs share the next one.
 //
-// Queue policy: a log is in the queue at most once, so the queue is bounded
-// by the number of logs; enqueue never blocks.
+// Queue policy: a log is queued only when it gets a pending round and has
+// none running; a waiter may take a queued round before a worker does
+// (roundFor), leaving a stale entry that the worker skips. So a log has at
+// most one live entry plus one stale entry per such take in flight; the
+// queue is bounded by the number of logs and of waiters, and enqueue never
+// blocks.
 //
 // Goroutines: Manager.Run starts the workers (start) and joins them (stop).
 // When no worker runs (before Run, after it, standalone logs) a waiter
