@@ -15,14 +15,14 @@ import (
 // high watermark lags takes over. The proxy stops the leader's fetch
 // responses right after the last produce was acknowledged, so the
 // followers have the records but not the final high watermark; then the
-// leader is SIGKILLed while the followers' fetches from each other are
-// held, so the new leader's high watermark cannot catch up. KIP-320 validation asks the new leader where the
+// leader is SIGKILLed and restarted before it is fenced; the controller
+// moves the leadership at its re-registration. KIP-320 validation asks the new leader where the
 // consumer's epoch ends; answering with the (lagging) high watermark
 // instead of the epoch's end offset made kgo "detect truncation" and
 // re-deliver records (nonmonotonic-poll, seen in F10 and F10b).
 func TestConsumerNoRewindOnLeaderChange(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process-level test")
+	if testing.Short() || !*soak {
+		t.Skip("soak only: it has not reproduced the rewind seen in F10/F10b/F16 (a race with the new leader's high watermark)")
 	}
 	c := startCluster(t, 3, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -97,28 +97,25 @@ func TestConsumerNoRewindOnLeaderChange(t *testing.T) {
 	if len(offsets) != n {
 		t.Fatalf("read %d of %d records before the kill", len(offsets), n)
 	}
-	// Hold the followers' fetches from each other (framed Kafka traffic
-	// only; their raft traffic flows), so the new leader's high watermark
-	// stays where the old leader's answers left it.
-	var fs []int
-	for _, nd := range c.nodes {
-		if int32(nd.ID) != leader {
-			fs = append(fs, nd.ID)
-		}
-	}
-	c.net.Update(fs[0], fs[1], func(r *Rule) { r.HoldAPIKey = 1 })
-	c.net.Update(fs[1], fs[0], func(r *Rule) { r.HoldAPIKey = 1 })
+	// Kill the leader and restart it before it is fenced: at its new
+	// registration the controller moves the leadership to a follower
+	// (epoch+1) whose high watermark lags, and the consumer validates its
+	// position there (the pattern of F16 seed 1795701120300014429).
 	t.Logf("killing leader %d", leader)
 	c.node(leader).kill()
+	c.net.Heal()
+	time.Sleep(2500 * time.Millisecond)
+	if err := c.node(leader).start(); err != nil {
+		t.Fatal(err)
+	}
 	// Keep polling across the failover; nothing new is produced, so any
 	// record now is a re-delivery.
-	end := time.Now().Add(15 * time.Second)
+	end := time.Now().Add(12 * time.Second)
 	for time.Now().Before(end) {
 		poll(time.Second)
 	}
 	nl, err := c.leader(ctx, topic, 0)
-	t.Logf("leader after the kill: %d (%v)", nl, err)
-	c.net.Heal()
+	t.Logf("leader after the restart: %d (%v)", nl, err)
 	if len(offsets) != n {
 		t.Errorf("consumer went back after the leader change: offsets read %v", offsets)
 	}
