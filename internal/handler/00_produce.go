@@ -2,7 +2,6 @@ package handler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -127,19 +126,8 @@ func (h *Handlers) validateProduce(l *commitlog.Log, records []byte) error {
 	// decompression bomb) MESSAGE_TOO_LARGE. A compacted topic needs every
 	// record's key, compressed or not.
 	if hd.Codec() != record.CodecNone || tc.CleanupCompact {
-		recs, err := record.DecodeRecords(records, maxDecompressedBytes)
-		if errors.Is(err, record.ErrCorrupt) {
-			err = fmt.Errorf("%w: %v", record.ErrInvalid, err)
-		}
-		if err != nil {
+		if err := record.ValidateRecords(records, &hd, maxDecompressedBytes, tc.CleanupCompact); err != nil {
 			return err
-		}
-		if tc.CleanupCompact {
-			for i := range recs {
-				if recs[i].Key == nil {
-					return fmt.Errorf("%w: compacted topic cannot accept message without key", record.ErrInvalid)
-				}
-			}
 		}
 	}
 	if !cfg.LogAppendTime {

@@ -52,3 +52,42 @@ func TestValidateDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkValidateRecords checks a compressed produced batch the way the
+// produce handler does (decompress once, walk the records without keeping
+// them), beside DecodeRecords, which also builds every Record, as the
+// baseline in the same run.
+func BenchmarkValidateRecords(b *testing.B) {
+	for _, c := range []Codec{CodecLZ4, CodecZstd} {
+		opts := plainOpts(c)
+		bl := NewBuilder(opts)
+		value := bytes.Repeat([]byte{'v'}, 100)
+		for i := int32(0); i < 160; i++ {
+			bl.Add(Record{OffsetDelta: i, TimestampDelta: int64(i), Key: fmt.Appendf(nil, "k%d", i), Value: value})
+		}
+		batch, err := bl.Build(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, err := Validate(batch, ValidateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.String()+"/ValidateRecords", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ValidateRecords(batch, &h, 64<<20, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.String()+"/DecodeRecords", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeRecords(batch, 64<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

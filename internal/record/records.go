@@ -58,7 +58,7 @@ func DecodeRecords(batch []byte, limit int) ([]Record, error) {
 		return nil, fmt.Errorf("%w: %d records in %d bytes", ErrInvalid, h.NumRecords, len(data))
 	}
 	recs := make([]Record, 0, h.NumRecords)
-	err = walkRecords(data, &h, true, &recs)
+	err = walkRecords(data, &h, true, false, &recs)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -64,11 +65,36 @@ func Validate(b []byte, opts ValidateOptions) (Header, error) {
 		return h, err
 	}
 	if h.Codec() == CodecNone && !opts.SkipRecords {
-		if err := walkRecords(b[HeaderSize:], &h, opts.AllowOffsetGaps, nil); err != nil {
+		if err := walkRecords(b[HeaderSize:], &h, opts.AllowOffsetGaps, false, nil); err != nil {
 			return h, err
 		}
 	}
 	return h, nil
+}
+
+// ValidateRecords checks the records inside a batch that Validate accepted,
+// as Kafka's LogValidator does for compressed batches: it decompresses a
+// compressed batch once (ErrTooLarge beyond limit bytes, a corrupt stream is
+// ErrInvalid) and walks every record within bounds without keeping any.
+// With requireKeys, a record with a null key is ErrInvalid (compacted
+// topics). It allocates only the decompressed buffer.
+func ValidateRecords(batch []byte, h *Header, limit int, requireKeys bool) error {
+	data := batch[HeaderSize:]
+	if c := h.Codec(); c != CodecNone {
+		var err error
+		if data, err = Decompress(c, data, limit); err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("%w: %v", ErrInvalid, err)
+			}
+			return err
+		}
+	} else if len(data) > limit {
+		return fmt.Errorf("%w: %d bytes of records, limit %d", ErrTooLarge, len(data), limit)
+	}
+	if int64(h.NumRecords) > int64(len(data)/minRecordSize) {
+		return fmt.Errorf("%w: %d records in %d bytes", ErrInvalid, h.NumRecords, len(data))
+	}
+	return walkRecords(data, h, false, requireKeys, nil)
 }
 
 // checkHeader checks the header fields that do not depend on the records.
@@ -96,8 +122,9 @@ func checkHeader(h *Header, opts ValidateOptions) error {
 // requires exactly h.NumRecords records filling src, with offset deltas 0,
 // 1, 2… (or, with gaps allowed, increasing and at most LastOffsetDelta). If
 // out is not nil the records are appended to it; their slices alias src.
-// With out nil it does not allocate.
-func walkRecords(src []byte, h *Header, gaps bool, out *[]Record) error {
+// With out nil it does not allocate. With keys, a record with a null key is
+// ErrInvalid.
+func walkRecords(src []byte, h *Header, gaps, keys bool, out *[]Record) error {
 	r := reader{src: src}
 	prev := int64(-1)
 	var rec Record
@@ -117,6 +144,9 @@ func walkRecords(src []byte, h *Header, gaps bool, out *[]Record) error {
 			return fmt.Errorf("%w: record %d has offset delta %d after %d, last %d", ErrInvalid, i, off, prev, h.LastOffsetDelta)
 		}
 		prev = off
+		if keys && rec.Key == nil {
+			return fmt.Errorf("%w: compacted topic cannot accept message without key (record %d)", ErrInvalid, i)
+		}
 		if out != nil {
 			*out = append(*out, rec)
 		}
