@@ -3,11 +3,15 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/group"
+	"github.com/kavka-io/kavka/internal/replica"
 	"github.com/kavka-io/kavka/internal/txn"
 )
 
@@ -16,9 +20,9 @@ import (
 //	v1: flexible versions
 //	v2: TransactionVersion (KIP-1228) — not advertised
 //
-// Sent by a transaction coordinator to partition leaders. On a single node
-// the coordinator calls WriteMarkers directly; this API serves the same
-// code for a future remote coordinator and for tools.
+// Sent by a transaction coordinator to partition leaders. The local
+// coordinator calls WriteMarkers directly, which sends this request to the
+// leader of each partition that another broker leads (cluster mode).
 func (h *Handlers) writeTxnMarkers(ctx context.Context, _ *RequestContext, req *kmsg.WriteTxnMarkersRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	for _, m := range req.Markers {
@@ -48,8 +52,10 @@ func (h *Handlers) writeTxnMarkers(ctx context.Context, _ *RequestContext, req *
 }
 
 // WriteMarkers implements txn.Markers for the local coordinator: a marker
-// is appended to each local partition, made durable, and the high
-// watermark (and so the last stable offset) moved past it. A partition
+// is appended to each partition this broker leads, through the replica
+// layer, and acknowledged once committed on the ISR (the high watermark,
+// and so the last stable offset, past it); a partition another broker
+// leads gets it with WriteTxnMarkers to that broker. A partition
 // this broker has no log for is reported done: its topic was deleted, and
 // Kafka drops such markers too. A marker in __consumer_offsets completes the
 // producer's transactional offset commits in the group coordinator.
@@ -61,12 +67,29 @@ func (h *Handlers) writeMarkers(ctx context.Context, m txn.MarkerRequest, report
 	im := h.deps.Image()
 	out := make(map[txn.TopicPartition]error, len(m.Partitions))
 	type pending struct {
-		tp  txn.TopicPartition
-		l   *commitlog.Log
-		end int64
+		tp    txn.TopicPartition
+		l     *commitlog.Log
+		end   int64
+		epoch int32
 	}
 	var waits []pending
+	remote := map[int32][]txn.TopicPartition{}
 	for _, tp := range m.Partitions {
+		// In a cluster the coordinator sends each marker to the partition's
+		// leader (Kafka's TransactionMarkerChannelManager), even when this
+		// broker holds a follower replica of it.
+		if !reportUnknown && h.deps.Brokers != nil {
+			if t := im.Topic(tp.Topic); t != nil && tp.Partition >= 0 && int(tp.Partition) < len(t.Partitions) {
+				if l := t.Partitions[tp.Partition].Leader; l != h.deps.NodeID {
+					if l < 0 {
+						out[tp] = fmt.Errorf("%w: %s-%d has no leader", replica.ErrNotLeader, tp.Topic, tp.Partition)
+					} else {
+						remote[l] = append(remote[l], tp)
+					}
+					continue
+				}
+			}
+		}
 		l, mp, err := h.partitionLog(im, tp.Topic, tp.Partition)
 		if err != nil {
 			if errors.Is(err, errUnknownPartition) && !reportUnknown {
@@ -75,22 +98,35 @@ func (h *Handlers) writeMarkers(ctx context.Context, m txn.MarkerRequest, report
 			out[tp] = err
 			continue
 		}
-		res, err := l.AppendMarker(commitlog.MarkerAppend{
-			ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, Commit: m.Commit,
-			CoordinatorEpoch: m.CoordinatorEpoch, LeaderEpoch: mp.LeaderEpoch,
+		var res commitlog.AppendResult
+		epoch, err := h.leaderAppend(tp.Topic, tp.Partition, -1, mp.LeaderEpoch, func(leaderEpoch int32) (err error) {
+			res, err = l.AppendMarker(commitlog.MarkerAppend{
+				ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, Commit: m.Commit,
+				CoordinatorEpoch: m.CoordinatorEpoch, LeaderEpoch: leaderEpoch,
+			})
+			return err
 		})
 		if err != nil {
 			out[tp] = err
 			continue
 		}
-		waits = append(waits, pending{tp, l, res.LastOffset + 1})
+		waits = append(waits, pending{tp, l, res.LastOffset + 1, epoch})
+	}
+	for node, tps := range remote {
+		for tp, err := range h.writeMarkersRemote(ctx, node, m, tps) {
+			out[tp] = err
+		}
 	}
 	for _, w := range waits {
 		if err := w.l.WaitDurable(ctx, w.end-1); err != nil {
 			out[w.tp] = err
 			continue
 		}
-		h.advanceHighWatermark(w.l, w.end)
+		// On the ISR (acks=-1), as Kafka's coordinator writes markers.
+		if err := h.produceCommitted(ctx, w.l, w.epoch, w.end, -1); err != nil {
+			out[w.tp] = err
+			continue
+		}
 		if w.tp.Topic == group.TopicName && h.deps.Groups != nil {
 			// Transactional offset commits (KIP-98): the group coordinator
 			// applies or drops the producer's pending offsets once the
@@ -98,6 +134,57 @@ func (h *Handlers) writeMarkers(ctx context.Context, m txn.MarkerRequest, report
 			h.deps.Groups.CompleteTxn(w.tp.Partition, m.ProducerID, m.Commit)
 		}
 		out[w.tp] = nil
+	}
+	return out
+}
+
+// writeMarkersRemote sends the markers of tps to their leader, broker node,
+// with WriteTxnMarkers; a partition without an answer gets the request's
+// error.
+func (h *Handlers) writeMarkersRemote(ctx context.Context, node int32, m txn.MarkerRequest, tps []txn.TopicPartition) map[txn.TopicPartition]error {
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	req.Version = 1
+	rm := kmsg.NewWriteTxnMarkersRequestMarker()
+	rm.ProducerID, rm.ProducerEpoch, rm.Committed, rm.CoordinatorEpoch = m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch
+	byTopic := map[string]int{}
+	for _, tp := range tps {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			t.Topic = tp.Topic
+			rm.Topics = append(rm.Topics, t)
+			i = len(rm.Topics) - 1
+			byTopic[tp.Topic] = i
+		}
+		rm.Topics[i].Partitions = append(rm.Topics[i].Partitions, tp.Partition)
+	}
+	req.Markers = append(req.Markers, rm)
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	out := make(map[txn.TopicPartition]error, len(tps))
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := h.deps.Brokers.Request(rctx, node, req, resp)
+	if err == nil {
+		err = fmt.Errorf("%w: no answer from broker %d", replica.ErrNotLeader, node)
+		for _, am := range resp.Markers {
+			if am.ProducerID != m.ProducerID {
+				continue
+			}
+			for _, t := range am.Topics {
+				for _, p := range t.Partitions {
+					if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+						out[txn.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = fmt.Errorf("marker on broker %d: %w", node, e)
+					} else {
+						out[txn.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = nil
+					}
+				}
+			}
+		}
+	}
+	for _, tp := range tps {
+		if _, ok := out[tp]; !ok {
+			out[tp] = fmt.Errorf("write marker on broker %d: %w", node, err)
+		}
 	}
 	return out
 }

@@ -1,7 +1,10 @@
 package handler
 
 import (
+	"context"
 	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/clock"
 	"github.com/kavka-io/kavka/internal/commitlog"
@@ -52,6 +55,16 @@ type Deps struct {
 	// Nil: InitProducerId and the transaction APIs answer
 	// COORDINATOR_NOT_AVAILABLE and transactional produce is not verified.
 	Txn *txn.Coordinator
+
+	// Brokers sends a request to another broker of the cluster (the
+	// transaction coordinator, for KIP-890 verification of a produce on a
+	// partition this broker leads). Nil: single node.
+	Brokers BrokerClient
+}
+
+// BrokerClient sends Kafka requests to other brokers, by node id.
+type BrokerClient interface {
+	Request(ctx context.Context, node int32, req kmsg.Request, resp kmsg.Response) error
 }
 
 // Logs finds partition logs; *commitlog.Manager implements it through the

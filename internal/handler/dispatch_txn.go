@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -81,6 +82,9 @@ func (h *Handlers) appendProduce(ctx context.Context, txnID *string, l *commitlo
 				return fmt.Errorf("%w: transactional batch without a transactional id", commitlog.ErrInvalidTxnState)
 			}
 			tp := txn.TopicPartition{Topic: l.Topic(), Partition: l.Partition()}
+			if node, ok := h.internalLeader(txn.TopicName, c.PartitionFor(*txnID)); ok && h.deps.Brokers != nil {
+				return h.verifyRemote(ctx, node, *txnID, pid, epoch, tp)
+			}
 			res, err := c.Verify(ctx, *txnID, pid, epoch, []txn.TopicPartition{tp})
 			if err != nil {
 				if errors.Is(err, txn.ErrProducerFenced) {
@@ -134,4 +138,51 @@ func (h *Handlers) findTxnCoordinator(ctx context.Context, key string) (int32, i
 		return -1, kerr.CoordinatorNotAvailable.Code
 	}
 	return h.deps.NodeID, 0
+}
+
+// verifyRemote asks the transaction coordinator on broker node whether
+// producer pid in epoch has added tp to its ongoing transaction
+// (AddPartitionsToTxn v4 with VerifyOnly, as Kafka's partition leaders do
+// since KIP-890). Errors are those of the local Verify.
+func (h *Handlers) verifyRemote(ctx context.Context, node int32, txnID string, pid int64, epoch int16, tp txn.TopicPartition) error {
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4
+	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, pid, epoch, true
+	rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	rt.Topic, rt.Partitions = tp.Topic, []int32{tp.Partition}
+	tr.Topics = append(tr.Topics, rt)
+	req.Transactions = append(req.Transactions, tr)
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := h.deps.Brokers.Request(rctx, node, req, resp); err != nil {
+		return fmt.Errorf("%w: %w: verify with broker %d: %w", commitlog.ErrInvalidTxnState, txn.ErrCoordinatorNotAvailable, node, err)
+	}
+	code := resp.ErrorCode
+	if code == 0 {
+		code = kerr.UnknownServerError.Code // no answer for the partition
+		for _, t := range resp.Transactions {
+			for _, rt := range t.Topics {
+				for _, p := range rt.Partitions {
+					if t.TransactionalID == txnID && rt.Topic == tp.Topic && p.Partition == tp.Partition {
+						code = p.ErrorCode
+					}
+				}
+			}
+		}
+	}
+	switch code {
+	case 0:
+		return nil
+	case kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code:
+		return fmt.Errorf("%w: %w", commitlog.ErrInvalidProducerEpoch, txn.ErrProducerFenced)
+	case kerr.NotCoordinator.Code:
+		return fmt.Errorf("%w: %w", commitlog.ErrInvalidTxnState, txn.ErrNotCoordinator)
+	case kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code:
+		return fmt.Errorf("%w: %w", commitlog.ErrInvalidTxnState, txn.ErrCoordinatorNotAvailable)
+	case kerr.ConcurrentTransactions.Code:
+		return fmt.Errorf("%w: %w", commitlog.ErrInvalidTxnState, txn.ErrConcurrentTransactions)
+	}
+	return fmt.Errorf("%w: %w", commitlog.ErrInvalidTxnState, kerr.ErrorForCode(code))
 }

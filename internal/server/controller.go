@@ -472,6 +472,26 @@ func (q *quorumNode) proxy(c net.Conn, track func(net.Conn, bool) bool) {
 	<-done
 }
 
+// brokerClient sends requests to other brokers' Kafka listeners (as
+// advertised in the metadata image) over the quorum's RPC connections.
+type brokerClient struct{ q *quorumNode }
+
+func (b brokerClient) Request(ctx context.Context, node int32, req kmsg.Request, resp kmsg.Response) error {
+	br := b.q.meta.Image().Broker(node)
+	if br == nil {
+		return fmt.Errorf("broker %d is not live", node)
+	}
+	return b.q.rpc.roundTrip(ctx, net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))), req, resp)
+}
+
+// brokers returns the client for other brokers, nil on a single node.
+func (s *Server) brokers() handler.BrokerClient {
+	if s.quorum == nil {
+		return nil
+	}
+	return brokerClient{s.quorum}
+}
+
 // raftQuorum adapts the raft node to metadata.Quorum.
 type raftQuorum struct{ q *quorumNode }
 

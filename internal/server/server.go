@@ -190,6 +190,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		Groups:      s.groups,
 		Txn:         s.txn,
 		Replicas:    s.replicas,
+		Brokers:     s.brokers(),
 	}))
 	return s, nil
 }
