@@ -412,7 +412,7 @@ var scenarios = []scenario{
 		r.restart(nl)
 		r.sleep(3 * time.Second)
 	}, knownAnomalies: map[string]string{"nonmonotonic-poll": "assign consumers re-read 1-2 records after a leader restart; not root-caused, see docs/reliability.md"}},
-	{id: "F13", fault: "file size limit (EFBIG, short writes) on a follower of partition 0 for 20 s", partitions: 2, nemesis: func(r *run) {
+	{id: "F13", fault: "file size limit (EFBIG, short writes) on a follower of partition 0 for 15 s", partitions: 2, nemesis: func(r *run) {
 		// No fault file layer is reachable in a process; RLIMIT_FSIZE makes
 		// every write past a size fail (a short write, then EFBIG), like a
 		// full disk for files that grow. It hits the node's whole data dir.
@@ -435,7 +435,7 @@ var scenarios = []scenario{
 		if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), fmt.Sprintf("--fsize=%d", limit)).CombinedOutput(); err != nil {
 			r.t.Skipf("prlimit: %v %s", err, out)
 		}
-		r.sleep(map[bool]time.Duration{false: 20 * time.Second, true: 45 * time.Second}[*soak])
+		r.sleep(map[bool]time.Duration{false: 15 * time.Second, true: 45 * time.Second}[*soak])
 		if nd.running() {
 			r.nemesis("fsize", "node %d: unlimited", nd.ID)
 			exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), "--fsize=unlimited").Run()
@@ -658,7 +658,7 @@ func runScenario(t *testing.T, sc scenario) {
 	// After healing: full ISR by itself, metadata converged.
 	isrWait := 60 * time.Second
 	if sc.knownLiveness != "" && os.Getenv("KAVKA_CHAOS_STRICT") == "" {
-		isrWait = 15 * time.Second
+		isrWait = 5 * time.Second
 	}
 	if d, err := eventually(ctx, isrWait, func() error { return c.fullISR(ctx, r.topic, sc.partitions) }); err != nil {
 		r.liveness(sc.knownLiveness, "full ISR not back %v after the heal: %v", d.Round(time.Second), err)
