@@ -24,7 +24,7 @@ import (
 //	    whose size differs from the current replication factor
 func (h *Handlers) alterPartitionReassignments(_ context.Context, _ *RequestContext, req *kmsg.AlterPartitionAssignmentsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
-	im := h.deps.Image()
+	im := h.deps.Meta.Image()
 	reqs := map[string]map[int32][]int32{}
 	refused := map[string]map[int32]error{}
 	for _, rt := range req.Topics {

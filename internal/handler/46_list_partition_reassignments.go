@@ -19,7 +19,7 @@ func (h *Handlers) listPartitionReassignments(_ context.Context, _ *RequestConte
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
 	}
-	for _, r := range h.deps.Image().Reassignments(topics) {
+	for _, r := range h.deps.Meta.Image().Reassignments(topics) {
 		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != r.Topic {
 			rt := kmsg.NewListPartitionReassignmentsResponseTopic()
 			rt.Topic = r.Topic

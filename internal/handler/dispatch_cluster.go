@@ -57,6 +57,9 @@ func clusterErrorCode(err error) int16 {
 	case errors.Is(err, metadata.ErrNoReassignment):
 		return kerr.NoReassignmentInProgress.Code
 	default:
+		if code := metaErrorCode(err, false); code != kerr.UnknownServerError.Code {
+			return code // INVALID_REPLICA_ASSIGNMENT, INVALID_REPLICATION_FACTOR, …
+		}
 		return errorCode(err)
 	}
 }
