@@ -7,13 +7,18 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestAdminEndpoints(t *testing.T) {
+	reqs := NewRequestMetrics()
+	reqs.Observe(0, 2*time.Millisecond, 100)
+	reqs.Observe(0, 3*time.Millisecond, 50)
+	reqs.Observe(-1, time.Millisecond, 1) // unknown keys are dropped
 	s, err := New(Config{
-		Collectors: []prometheus.Collector{LogCollector(func(yield func(PartitionOffsets)) {
+		Collectors: []prometheus.Collector{reqs, LogCollector(func(yield func(PartitionOffsets)) {
 			yield(PartitionOffsets{Topic: "orders", Partition: 3, LogEnd: 42, HighWatermark: 40, Durable: 41})
 		})},
 	})
@@ -57,6 +62,9 @@ func TestAdminEndpoints(t *testing.T) {
 	f("/metrics", `kavka_log_end_offset{partition="3",topic="orders"} 42`)
 	f("/metrics", `kavka_log_durable_offset{partition="3",topic="orders"} 41`)
 	f("/metrics", "go_goroutines")
+	f("/metrics", `kavka_requests_total{api="Produce"} 2`)
+	f("/metrics", `kavka_request_bytes_total{api="Produce"} 150`)
+	f("/metrics", `kavka_request_duration_seconds_count{api="Produce"} 2`)
 	f("/debug/pprof/", "goroutine")
 	f("/debug/pprof/goroutine?debug=1", "goroutine profile")
 }

@@ -226,6 +226,10 @@ func (c *conn) work(ctx context.Context) {
 			c.s.mem.release(p.size)
 			continue
 		}
+		var t0 time.Time
+		if c.s.cfg.Observe != nil {
+			t0 = time.Now()
+		}
 		resp, closeAfter := c.serveOne(ctx, p)
 		if resp != nil {
 			var err error
@@ -246,6 +250,9 @@ func (c *conn) work(ctx context.Context) {
 				putBuf(c.copyBuf)
 				c.copyBuf = nil
 			}
+		}
+		if c.s.cfg.Observe != nil {
+			c.s.cfg.Observe(p.hdr.APIKey, time.Since(t0), p.size)
 		}
 		c.busy.Add(-1)
 		c.s.mem.release(p.size)

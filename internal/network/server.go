@@ -60,6 +60,12 @@ type Config struct {
 	StopTimeout time.Duration
 	// Logger receives one line per bad connection. Default slog.Default().
 	Logger *slog.Logger
+	// Observe, if set, is called once per request served, after its
+	// response is written (or, for acks=0 produce, after it is served),
+	// with the API key, the time from the start of serving to then, and
+	// the request frame's size. It runs on the connection's worker, so it
+	// must be cheap; it must be safe for concurrent use (metrics).
+	Observe func(apiKey int16, d time.Duration, requestBytes int64)
 }
 
 func (c *Config) fill() {

@@ -58,6 +58,7 @@ type Server struct {
 	quorum *quorumNode // cluster mode (controller.go); nil in single-node mode
 	logs   *commitlog.Manager
 	net    *network.Server
+	reqs   *httpapi.RequestMetrics // nil unless admin.listener is set
 	waits  *purgatory.Purgatory[handler.TopicPartition]
 	groups *group.Coordinator
 	txn    *txn.Coordinator
@@ -104,6 +105,11 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	h := handler.New(handler.Deps{}) // replaced below; Listen needs a Handler
 	lazy := &lazyHandler{}
 	lazy.h.Store(h)
+	var observe func(int16, time.Duration, int64)
+	if cfg.AdminListener != "" {
+		s.reqs = httpapi.NewRequestMetrics()
+		observe = s.reqs.Observe
+	}
 	s.net, err = network.Listen(cfg.Listen, lazy, network.Config{
 		MaxRequestSize: cfg.SocketRequestMaxBytes,
 		IdleTimeout:    time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
@@ -111,6 +117,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		Logger:         opts.Logger,
 
 		SendfileMinBytes: opts.SendfileMinBytes,
+		Observe:          observe,
 	})
 	if err != nil {
 		return nil, err
@@ -373,12 +380,13 @@ func (l *lazyHandler) Handle(ctx context.Context, rc *handler.RequestContext, re
 }
 
 // newAdmin builds the admin HTTP listener (admin.listener): /healthz,
-// /metrics with each partition log's offsets, /debug/pprof.
+// /metrics with request counts and latencies per API and each partition
+// log's offsets, /debug/pprof.
 func (s *Server) newAdmin() (*httpapi.Server, error) {
 	return httpapi.New(httpapi.Config{
 		Addr:   s.cfg.AdminListener,
 		Logger: s.logger,
-		Collectors: []prometheus.Collector{httpapi.LogCollector(func(yield func(httpapi.PartitionOffsets)) {
+		Collectors: []prometheus.Collector{s.reqs, httpapi.LogCollector(func(yield func(httpapi.PartitionOffsets)) {
 			for _, l := range s.logs.Logs() {
 				yield(httpapi.PartitionOffsets{
 					Topic: l.Topic(), Partition: l.Partition(), LogEnd: l.LogEndOffset(),
