@@ -42,6 +42,15 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 		return
 	}
 	self := s.cfg.NodeID
+	// In a cluster this broker leads nothing until the image holds its
+	// current registration, unfenced: a restarted broker replays an old
+	// image in which it may still lead partitions whose leadership moved
+	// while it was down, and must not accept writes as that stale leader
+	// (RELIABILITY F1: acks in a stale epoch). When its liveness changes,
+	// every partition is applied again.
+	live := s.selfLive(im)
+	relive := live != s.wasLive
+	s.wasLive = live
 	for _, name := range im.TopicNames() {
 		t := im.Topic(name)
 		for i := range t.Partitions {
@@ -63,7 +72,7 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 				}
 				continue
 			}
-			if prev != nil {
+			if prev != nil && !relive {
 				if pt := prev.Topic(name); pt != nil && pt.ID == t.ID && i < len(pt.Partitions) && samePartition(&pt.Partitions[i], mp) &&
 					s.replicas.Partition(name, mp.Index) != nil {
 					continue
@@ -73,8 +82,12 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 			if !ok {
 				continue
 			}
+			leader := mp.Leader
+			if leader == self && !live {
+				leader = -1 // not until this incarnation is registered and unfenced
+			}
 			err := s.replicas.Apply(name, mp.Index, l, replica.State{
-				Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
+				Leader: leader, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
 				Replicas: mp.Replicas, ISR: mp.ISR,
 			})
 			if err != nil {
@@ -110,4 +123,16 @@ func (a storeAlter) AlterPartition(_ context.Context, req replica.AlterPartition
 		return fmt.Errorf("%w: %w", replica.ErrStaleState, err)
 	}
 	return err
+}
+
+// selfLive reports whether this broker may lead: always on a single node;
+// in a cluster once im holds its current registration (the broker epoch it
+// registered with), unfenced.
+func (s *Server) selfLive(im *metadata.Image) bool {
+	if s.quorum == nil {
+		return true
+	}
+	epoch := s.quorum.epoch.Load()
+	r := im.Registration(s.cfg.NodeID)
+	return epoch > 0 && r != nil && r.Epoch == epoch && !r.Fenced
 }

@@ -68,7 +68,8 @@ type Server struct {
 
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
-	syncMu sync.Mutex // serializes syncLogs (subscriber and start-up)
+	syncMu  sync.Mutex // serializes syncLogs (subscriber and start-up)
+	wasLive bool       // guarded by syncMu: selfLive at the last syncReplicas (replica.go)
 
 	// Coordinator shards to load after this broker became their partition's
 	// leader (coordinators.go): loadMu guards the two lists.
