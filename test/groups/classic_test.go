@@ -208,7 +208,19 @@ func TestStaticMemberRestartWithoutRebalance(t *testing.T) {
 		t.Fatalf("group %s never settled: %v", g, membersOf(t, adm, g))
 	}
 	waitGroup(func(m map[string]int) bool { return m["s1"] == 3 && m["s2"] == 3 })
-	time.Sleep(time.Second) // let both settle their callbacks
+	// Cooperative-sticky settles in two rounds: after one that revokes
+	// partitions the members rejoin at once. Wait until the generation has
+	// stayed the same for two seconds, so that a late second round is not
+	// taken for a rebalance caused by the restart.
+	for stable, last, deadline := 0, int32(-1), time.Now().Add(waitFor); stable < 4; stable++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s generation never settled", g)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if _, gen := c2.GroupMetadata(); gen != last {
+			last, stable = gen, -1
+		}
+	}
 	before1, _, _ := a1.snapshot()
 	// revoked is cumulative: partitions s2 gave up while the group first
 	// settled (cooperative-sticky) are not a rebalance after the restart.
