@@ -301,8 +301,16 @@ func TestNodeLearnerAndTransfer(t *testing.T) {
 	if err := c.nodes[to].RemoveLearner(ctx, 10); err != nil {
 		t.Fatalf("RemoveLearner: %v", err)
 	}
-	if s := c.nodes[to].Status(); slices.Contains(s.Learners, 10) {
-		t.Fatalf("learner 10 still in %v", s.Learners)
+	// RemoveLearner returns once the change is committed; Status shows
+	// the configuration once the node has applied it, a moment later.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s := c.nodes[to].Status()
+		if !slices.Contains(s.Learners, 10) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("learner 10 still in %v", s.Learners)
+		}
 	}
 }
 
