@@ -228,6 +228,9 @@ type scenario struct {
 
 func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
 
+// scenarios is the fault matrix. Rows defined in other files (one file per
+// group of rows, e.g. scenarios_membership_test.go) add themselves with
+// register from an init function; TestChaos runs them in id order.
 var scenarios = []scenario{
 	{id: "F0", fault: "none (baseline)", partitions: 3, nemesis: func(r *run) {
 		r.sleep(map[bool]time.Duration{false: 8 * time.Second, true: 240 * time.Second}[*soak])
@@ -598,9 +601,33 @@ func TestChaos(t *testing.T) {
 		t.Skip("process-level fault tests")
 	}
 	t.Cleanup(func() { printTable(t) })
+	slices.SortStableFunc(scenarios, func(a, b scenario) int { return compareIDs(a.id, b.id) })
 	for _, sc := range scenarios {
 		t.Run(sc.id, func(t *testing.T) { runScenario(t, sc) })
 	}
+}
+
+// register adds rows to the fault matrix; call it from an init function.
+func register(sc ...scenario) { scenarios = append(scenarios, sc...) }
+
+// compareIDs orders row ids as the fault matrix does: F2 before F10, F10
+// before F10b.
+func compareIDs(a, b string) int {
+	num := func(id string) (int, string) {
+		i := 1
+		n := 0
+		for i < len(id) && id[i] >= '0' && id[i] <= '9' {
+			n = n*10 + int(id[i]-'0')
+			i++
+		}
+		return n, id[i:]
+	}
+	na, sa := num(a)
+	nb, sb := num(b)
+	if na != nb {
+		return na - nb
+	}
+	return strings.Compare(sa, sb)
 }
 
 // staleEpochAcks is the open G-DUR bug of docs/reliability.md ("a restarted
