@@ -224,6 +224,18 @@ type scenario struct {
 	// open; it is listed in docs/reliability.md and must be fixed, not
 	// forgotten.
 	openSafetyBug string
+	// nodes is the cluster size (default 3; every node is broker and
+	// controller).
+	nodes int
+	// props are extra broker properties for every node.
+	props []string
+	// env is extra environment for every node's process (test hooks).
+	env []string
+	// side, if set, starts a workload beside the queue workload once the
+	// topic has a full ISR; the function it returns is called after the
+	// final drain (while the cluster still runs) and reports violations
+	// with r.problem.
+	side func(r *run) (check func())
 }
 
 func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
@@ -645,7 +657,14 @@ func runScenario(t *testing.T, sc scenario) {
 	t.Logf("%s seed %d (replay: go test ./test/chaos -run 'TestChaos/%s$' -chaos.seed=%d)", sc.id, seed, sc.id, seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute+map[bool]time.Duration{true: 20 * time.Minute}[*soak])
 	defer cancel()
-	c := startCluster(t, 3, seed)
+	nodes := sc.nodes
+	if nodes == 0 {
+		nodes = 3
+	}
+	c := startCluster(t, nodes, seed, sc.props...)
+	for _, nd := range c.nodes {
+		nd.env = sc.env
+	}
 	var hw *os.File
 	if *histDir != "" {
 		os.MkdirAll(*histDir, 0o755)
@@ -664,7 +683,7 @@ func runScenario(t *testing.T, sc scenario) {
 	// Cluster up: three live brokers, then the topic with a full ISR.
 	if d, err := eventually(ctx, 40*time.Second, func() error {
 		md, err := c.metadata(ctx)
-		if err != nil || len(md.Brokers) != 3 {
+		if err != nil || len(md.Brokers) != nodes {
 			return fmt.Errorf("brokers %v: %v", md.Brokers, err)
 		}
 		return nil
@@ -688,6 +707,10 @@ func runScenario(t *testing.T, sc scenario) {
 	w := &workload{h: h, seeds: c.seeds(), topic: r.topic, partitions: sc.partitions, producers: 3, consumers: 2, rate: 60, logf: t.Logf}
 	r.w = w
 	w.run(ctx, seed)
+	var sideCheck func()
+	if sc.side != nil {
+		sideCheck = sc.side(r)
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); r.watchMetadata(watchCtx) }()
@@ -710,6 +733,9 @@ func runScenario(t *testing.T, sc scenario) {
 		r.problem("%v", err)
 	}
 	t.Logf("drain took %v", time.Since(drainStart).Round(time.Millisecond))
+	if sideCheck != nil {
+		sideCheck()
+	}
 	res := Check(h.Events())
 	t.Logf("%s: acked %d, indeterminate %d, records polled %d, recover %v, longest write gap %v",
 		sc.id, res.Acked, res.Indeterminate, res.Polled, res.Recover, res.MaxGap)

@@ -30,6 +30,7 @@ type node struct {
 	exited  chan struct{}
 	stopped bool // SIGSTOPped
 	log     *tailLog
+	env     []string // extra environment for the process (test hooks)
 }
 
 // cluster is n nodes behind one fault proxy.
@@ -168,7 +169,7 @@ func (nd *node) start() error {
 	nd.mu.Lock()
 	cmd := exec.Command(nd.c.bin, "serve", "--config", nd.Dir+".properties")
 	cmd.Stdout, cmd.Stderr = nd.log, nd.log
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), nd.env...)
 	if err := cmd.Start(); err != nil {
 		nd.mu.Unlock()
 		return fmt.Errorf("start node %d: %w", nd.ID, err)
