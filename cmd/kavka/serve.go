@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kavka-io/kavka/internal/clock"
 	"github.com/kavka-io/kavka/internal/config"
 	"github.com/kavka-io/kavka/internal/server"
 	"github.com/kavka-io/kavka/internal/vfs"
@@ -77,7 +78,7 @@ func newServeCmd() *cobra.Command {
 				}
 			}
 
-			srv, err := server.New(&cfg, server.Options{Logger: logger})
+			srv, err := server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv()})
 			if err != nil {
 				return err
 			}
