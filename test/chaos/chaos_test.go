@@ -229,7 +229,8 @@ type scenario struct {
 	nodes int
 	// props are extra broker properties for every node.
 	props []string
-	// env is extra environment for every node's process (test hooks).
+	// env is extra environment for every node's process (test hooks);
+	// "{id}" and "{dir}" in an entry become the node id and data directory.
 	env []string
 	// side, if set, starts a workload beside the queue workload once the
 	// topic has a full ISR; the function it returns is called after the
@@ -661,10 +662,7 @@ func runScenario(t *testing.T, sc scenario) {
 	if nodes == 0 {
 		nodes = 3
 	}
-	c := startCluster(t, nodes, seed, sc.props...)
-	for _, nd := range c.nodes {
-		nd.env = sc.env
-	}
+	c := startClusterEnv(t, nodes, seed, sc.env, sc.props...)
 	var hw *os.File
 	if *histDir != "" {
 		os.MkdirAll(*histDir, 0o755)

@@ -65,6 +65,14 @@ func freePort(ip string, rng *rand.Rand) (string, error) {
 // each node its own controller.quorum.voters.
 func startCluster(t testing.TB, n int, seed uint64, extra ...string) *cluster {
 	t.Helper()
+	return startClusterEnv(t, n, seed, nil, extra...)
+}
+
+// startClusterEnv is startCluster with extra process environment for every
+// node; in each entry "{id}" becomes the node id and "{dir}" its data
+// directory (e.g. a per-node file for a test hook).
+func startClusterEnv(t testing.TB, n int, seed uint64, env []string, extra ...string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, bin: harness.Binary(t), logf: t.Logf}
 	c.net = NewNet(seed, t.Logf)
 	t.Cleanup(c.net.Close)
@@ -81,6 +89,9 @@ func startCluster(t testing.TB, n int, seed uint64, extra ...string) *cluster {
 			t.Fatal(err)
 		}
 		nd := &node{ID: i, Kafka: kafka, Ctl: ctl, Dir: filepath.Join(root, fmt.Sprintf("node-%d", i)), c: c, log: &tailLog{}}
+		for _, e := range env {
+			nd.env = append(nd.env, strings.NewReplacer("{id}", fmt.Sprint(i), "{dir}", nd.Dir).Replace(e))
+		}
 		if nd.Proxy, err = c.net.ListenKafka(ip+":0", kafka, i); err != nil {
 			t.Fatal(err)
 		}
