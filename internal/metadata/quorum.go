@@ -555,16 +555,28 @@ func (s *Store) RunController(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		if !s.q.Status().IsLeader {
-			s.mu.Lock()
-			s.ctl.activeTerm, s.ctl.balanced, s.ctl.lastTick = 0, time.Time{}, time.Time{}
-			s.mu.Unlock()
-			continue
-		}
-		if err := s.controllerTick(); err != nil && !errors.Is(err, ErrNotController) {
+		if err := s.ControllerTick(); err != nil && !errors.Is(err, ErrNotController) {
 			s.opts.Logger.Warn("controller", "err", err)
 		}
 	}
+}
+
+// ControllerTick is one round of RunController's timer: on the active
+// controller, fence expired brokers and elect leaders for leaderless
+// partitions; elsewhere, forget the active controller's state. RunController
+// calls it every min(session timeout/8, 250ms); simulations call it as a
+// step. A node that is not the raft leader returns nil.
+func (s *Store) ControllerTick() error {
+	if s.q == nil {
+		return nil
+	}
+	if !s.q.Status().IsLeader {
+		s.mu.Lock()
+		s.ctl.activeTerm, s.ctl.balanced, s.ctl.lastTick = 0, time.Time{}, time.Time{}
+		s.mu.Unlock()
+		return nil
+	}
+	return s.controllerTick()
 }
 
 // controllerTick fences expired brokers and elects leaders for leaderless

@@ -1,9 +1,11 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -284,6 +286,8 @@ func (m *Manager) SendAlters(ctx context.Context) int {
 
 // ShrinkISRs checks every led partition for followers that fell out of sync
 // (Kafka's isr-expiration task). Run calls it every replica.lag.time.max.ms/2.
+// Partitions are checked in (topic, index) order, so that the proposals
+// queue in an order a seeded simulation can replay.
 func (m *Manager) ShrinkISRs() {
 	m.mu.Lock()
 	ps := make([]*Partition, 0, len(m.parts))
@@ -291,6 +295,9 @@ func (m *Manager) ShrinkISRs() {
 		ps = append(ps, p)
 	}
 	m.mu.Unlock()
+	slices.SortFunc(ps, func(a, b *Partition) int {
+		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.index, b.index))
+	})
 	for _, p := range ps {
 		p.maybeShrinkISR()
 	}
