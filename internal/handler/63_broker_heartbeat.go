@@ -12,14 +12,17 @@ import (
 // to the active controller (KIP-631): missing heartbeats for
 // broker.session.timeout.ms fence it; a heartbeat that shows it caught up
 // with its registration unfences it; WantShutdown starts a controlled
-// shutdown (leaderships moved away first; ShouldShutdown once done).
+// shutdown (leaderships moved away first; ShouldShutdown once done); a
+// broker that lists an offline log directory has every replica taken
+// offline (KIP-858; a Kavka broker has one directory, so any listed
+// directory is all of them).
 //
-//	v1: OfflineLogDirs (tagged; ignored: one directory)
+//	v1: OfflineLogDirs (tagged)
 func (h *Handlers) brokerHeartbeat(_ context.Context, _ *RequestContext, req *kmsg.BrokerHeartbeatRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	res, err := h.deps.Meta.BrokerHeartbeat(metadata.Heartbeat{
 		NodeID: req.BrokerID, Epoch: req.BrokerEpoch, MetadataOffset: req.CurrentMetadataOffset,
-		WantFence: req.WantFence, WantShutdown: req.WantShutdown,
+		WantFence: req.WantFence, WantShutdown: req.WantShutdown, LogDirOffline: len(req.OfflineLogDirs) > 0,
 	})
 	if err != nil {
 		resp.ErrorCode = clusterErrorCode(err)

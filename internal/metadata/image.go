@@ -17,8 +17,9 @@ import (
 type Image struct {
 	ClusterID    string
 	ControllerID int32
-	// Brokers are the live brokers (registered and not fenced in cluster
-	// mode; this node and its static peers otherwise), sorted by NodeID:
+	// Brokers are the live brokers (see Live: in cluster mode registered,
+	// unfenced, not shutting down, log directory online; this node and its
+	// static peers otherwise), sorted by NodeID:
 	// what Metadata lists and where new replicas are placed.
 	Brokers    []Broker
 	Topics     map[string]*Topic
@@ -63,6 +64,11 @@ type Registration struct {
 	// ShuttingDown is set by a controlled shutdown until the broker
 	// registers again.
 	ShuttingDown bool
+	// LogDirOffline is set when the broker reported its log directory
+	// offline (BrokerHeartbeat v1 OfflineLogDirs, KIP-858): every replica
+	// it holds is offline, so it leads nothing, is in no ISR, is not in
+	// Metadata and gets no new replicas, until it registers again.
+	LogDirOffline bool
 }
 
 // Registration returns the registration of broker id, or nil.
@@ -74,15 +80,18 @@ func (im *Image) Registration(id int32) *Registration {
 	return &im.Registrations[i]
 }
 
-// Live reports whether broker id may lead and be placed on: registered and
-// unfenced in cluster mode, listed in single-node mode.
+// Live reports whether broker id may lead and be placed on: registered,
+// unfenced, not shutting down and with its log directory online in cluster
+// mode; listed in single-node mode.
 func (im *Image) Live(id int32) bool {
 	if !im.quorum {
 		return im.Broker(id) != nil
 	}
 	r := im.Registration(id)
-	return r != nil && !r.Fenced && !r.ShuttingDown
+	return r != nil && r.live()
 }
+
+func (r *Registration) live() bool { return !r.Fenced && !r.ShuttingDown && !r.LogDirOffline }
 
 // Topic is one topic.
 type Topic struct {
@@ -180,6 +189,7 @@ const (
 	recFenceBroker    = "fenceBroker"    // FenceBrokerRecord: BrokerID, BrokerEpoch
 	recUnfenceBroker  = "unfenceBroker"  // UnfenceBrokerRecord: BrokerID, BrokerEpoch
 	recShutdownBroker = "shutdownBroker" // BrokerRegistrationChangeRecord InControlledShutdown: BrokerID, BrokerEpoch
+	recLogDirOffline  = "logDirOffline"  // BrokerRegistrationChangeRecord with its only LogDir offline (KIP-858): BrokerID, BrokerEpoch
 	recCluster        = "cluster"        // the cluster id (Kavka; Kafka keeps it in meta.properties only)
 )
 
@@ -214,6 +224,7 @@ type record struct {
 	RaftAddr    string  `json:"raftAddr,omitempty"`
 	Fenced      bool    `json:"fenced,omitempty"`
 	Shutdown    bool    `json:"shutdown,omitempty"`
+	DirOffline  bool    `json:"logDirOffline,omitempty"`
 }
 
 // uuid is a topic id, stored in JSON as 32 hex digits.
@@ -337,14 +348,14 @@ func (b *builder) apply(r *record) error {
 			epoch = b.offset
 		}
 		reg := Registration{Broker: Broker{NodeID: r.BrokerID, Host: r.Host, Port: r.Port, Rack: r.Rack},
-			Epoch: epoch, RaftAddr: r.RaftAddr, Fenced: r.Fenced, ShuttingDown: r.Shutdown}
+			Epoch: epoch, RaftAddr: r.RaftAddr, Fenced: r.Fenced, ShuttingDown: r.Shutdown, LogDirOffline: r.DirOffline}
 		if cur := b.registration(r.BrokerID); cur != nil {
 			*cur = reg
 		} else {
 			b.im.Registrations = append(b.im.Registrations, reg)
 			slices.SortFunc(b.im.Registrations, func(x, y Registration) int { return int(x.NodeID) - int(y.NodeID) })
 		}
-	case recFenceBroker, recUnfenceBroker, recShutdownBroker:
+	case recFenceBroker, recUnfenceBroker, recShutdownBroker, recLogDirOffline:
 		reg := b.registration(r.BrokerID)
 		if reg == nil || reg.Epoch != r.BrokerEpoch {
 			return fmt.Errorf("%s record for broker %d epoch %d: not registered in that epoch", r.Type, r.BrokerID, r.BrokerEpoch)
@@ -354,6 +365,8 @@ func (b *builder) apply(r *record) error {
 			reg.Fenced = true
 		case recUnfenceBroker:
 			reg.Fenced, reg.ShuttingDown = false, false
+		case recLogDirOffline:
+			reg.LogDirOffline = true
 		default:
 			reg.ShuttingDown = true
 		}
@@ -381,7 +394,7 @@ func (b *builder) finish() *Image {
 	if b.regs {
 		b.im.Brokers = b.im.Brokers[:0:0]
 		for _, r := range b.im.Registrations {
-			if !r.Fenced && !r.ShuttingDown {
+			if r.live() {
 				b.im.Brokers = append(b.im.Brokers, r.Broker)
 			}
 		}
@@ -399,7 +412,7 @@ func snapshotRecords(im *Image) []record {
 	}
 	for _, r := range im.Registrations {
 		out = append(out, record{Type: recRegisterBroker, BrokerID: r.NodeID, BrokerEpoch: r.Epoch, Host: r.Host, Port: r.Port,
-			Rack: r.Rack, RaftAddr: r.RaftAddr, Fenced: r.Fenced, Shutdown: r.ShuttingDown})
+			Rack: r.Rack, RaftAddr: r.RaftAddr, Fenced: r.Fenced, Shutdown: r.ShuttingDown, DirOffline: r.LogDirOffline})
 	}
 	for _, name := range im.names {
 		t := im.Topics[name]

@@ -468,6 +468,9 @@ type Heartbeat struct {
 	MetadataOffset int64 // the offset the broker has applied
 	WantFence      bool
 	WantShutdown   bool
+	// LogDirOffline: the broker's log directory failed (BrokerHeartbeat v1
+	// OfflineLogDirs not empty; Kavka brokers have one directory).
+	LogDirOffline bool
 }
 
 // HeartbeatResult is what the controller answers.
@@ -478,9 +481,12 @@ type HeartbeatResult struct {
 }
 
 // BrokerHeartbeat records a heartbeat and acts on it: unfence a broker that
-// caught up with its registration, fence one that asks to be, and move the
+// caught up with its registration, fence one that asks to be, move the
 // leaderships of one in controlled shutdown (ShouldShutdown once it leads
-// nothing). Active controller only.
+// nothing), and take every replica of a broker whose log directory failed
+// offline (KIP-858, ReplicationControlManager.handleDirectoriesOffline: its
+// leaderships move to other ISR members and it leaves every ISR; it stays
+// so until it registers again). Active controller only.
 func (s *Store) BrokerHeartbeat(hb Heartbeat) (HeartbeatResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -503,10 +509,16 @@ func (s *Store) BrokerHeartbeat(hb Heartbeat) (HeartbeatResult, error) {
 		if !reg.ShuttingDown || leadsAny(im, hb.NodeID) {
 			recs = append(s.leaveChanges(im, hb.NodeID, false), record{Type: recShutdownBroker, BrokerID: hb.NodeID, BrokerEpoch: reg.Epoch})
 		}
+	case hb.LogDirOffline && !reg.LogDirOffline:
+		s.opts.Logger.Warn("broker log directory offline: moving its replicas out", "broker", hb.NodeID, "epoch", reg.Epoch)
+		recs = append(s.leaveChanges(im, hb.NodeID, false), record{Type: recLogDirOffline, BrokerID: hb.NodeID, BrokerEpoch: reg.Epoch})
 	case hb.WantFence && !reg.Fenced:
 		recs = append(s.leaveChanges(im, hb.NodeID, false), record{Type: recFenceBroker, BrokerID: hb.NodeID, BrokerEpoch: reg.Epoch})
 	case !hb.WantFence && reg.Fenced && caughtUp:
-		recs = append([]record{{Type: recUnfenceBroker, BrokerID: hb.NodeID, BrokerEpoch: reg.Epoch}}, s.joinChanges(im, hb.NodeID)...)
+		recs = []record{{Type: recUnfenceBroker, BrokerID: hb.NodeID, BrokerEpoch: reg.Epoch}}
+		if !reg.LogDirOffline && !hb.LogDirOffline {
+			recs = append(recs, s.joinChanges(im, hb.NodeID)...)
+		}
 	}
 	if len(recs) > 0 {
 		next, err := s.proposeLocked(recs)
@@ -518,7 +530,7 @@ func (s *Store) BrokerHeartbeat(hb Heartbeat) (HeartbeatResult, error) {
 			return HeartbeatResult{}, fmt.Errorf("BUG: broker %d lost its registration", hb.NodeID)
 		}
 		if !hb.WantShutdown {
-			s.opts.Logger.Info("broker state", "broker", hb.NodeID, "epoch", reg.Epoch, "fenced", reg.Fenced)
+			s.opts.Logger.Info("broker state", "broker", hb.NodeID, "epoch", reg.Epoch, "fenced", reg.Fenced, "log_dir_offline", reg.LogDirOffline)
 		}
 	}
 	return HeartbeatResult{
