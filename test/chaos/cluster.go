@@ -1,12 +1,14 @@
 package chaos
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,11 +37,23 @@ type node struct {
 
 // cluster is n nodes behind one fault proxy.
 type cluster struct {
-	t     testing.TB
-	bin   string
-	net   *Net
-	nodes []*node
-	logf  func(string, ...any)
+	t    testing.TB
+	bin  string
+	net  *Net
+	logf func(string, ...any)
+	// nodes are the members the post-run checks cover. addBroker and
+	// retire (called by a nemesis) replace the slice under mu, never
+	// modify it in place; goroutines other than the nemesis's and the
+	// test's read it through members.
+	nodes   []*node
+	retired []*node // decommissioned nodes, still killed at cleanup
+	mu      sync.Mutex
+	voters  []*node           // the controllers (the first n nodes)
+	pairs   map[[2]int]string // proxy addresses from→to's CONTROLLER listener
+	root    string            // data directories
+	rng     *rand.Rand        // ports
+	env     []string          // startClusterEnv's env, for added nodes
+	extra   []string          // extra properties, for added nodes
 }
 
 // freePort returns a port on ip that was free a moment ago, below the
@@ -73,75 +87,28 @@ func startCluster(t testing.TB, n int, seed uint64, extra ...string) *cluster {
 // directory (e.g. a per-node file for a test hook).
 func startClusterEnv(t testing.TB, n int, seed uint64, env []string, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bin: harness.Binary(t), logf: t.Logf}
+	c := &cluster{t: t, bin: harness.Binary(t), logf: t.Logf, root: t.TempDir(), env: env, extra: extra,
+		pairs: map[[2]int]string{}, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), seed))}
 	c.net = NewNet(seed, t.Logf)
 	t.Cleanup(c.net.Close)
-	root := t.TempDir()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), seed))
 	for i := 1; i <= n; i++ {
-		ip := fmt.Sprintf("127.0.0.%d", 10+i)
-		kafka, err := freePort(ip, rng)
+		nd, err := c.newNode(i, true)
+		if errors.Is(err, errNoLoopback) {
+			t.Skip(err)
+		}
 		if err != nil {
-			t.Skipf("cannot bind %s (loopback range): %v", ip, err)
-		}
-		ctl, err := freePort(ip, rng)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nd := &node{ID: i, Kafka: kafka, Ctl: ctl, Dir: filepath.Join(root, fmt.Sprintf("node-%d", i)), c: c, log: &tailLog{}}
-		for _, e := range env {
-			nd.env = append(nd.env, strings.NewReplacer("{id}", fmt.Sprint(i), "{dir}", nd.Dir).Replace(e))
-		}
-		if nd.Proxy, err = c.net.ListenKafka(ip+":0", kafka, i); err != nil {
 			t.Fatal(err)
 		}
 		c.nodes = append(c.nodes, nd)
 	}
-	// pair[from][to] is the proxy address from uses to reach to's CONTROLLER listener.
-	pair := map[[2]int]string{}
-	for _, from := range c.nodes {
-		for _, to := range c.nodes {
-			if from == to {
-				continue
-			}
-			ip, _, _ := net.SplitHostPort(to.Ctl)
-			a, err := c.net.ListenPair(ip+":0", to.Ctl, from.ID, to.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pair[[2]int{from.ID, to.ID}] = a
-		}
-	}
+	c.voters = c.nodes
 	for _, nd := range c.nodes {
-		var voters []string
-		for _, o := range c.nodes {
-			a := o.Ctl
-			if o != nd {
-				a = pair[[2]int{nd.ID, o.ID}]
-			}
-			voters = append(voters, fmt.Sprintf("%d@%s", o.ID, a))
-		}
-		props := []string{
-			fmt.Sprintf("node.id=%d", nd.ID),
-			"process.roles=broker,controller",
-			"controller.quorum.voters=" + strings.Join(voters, ","),
-			"cluster.id=kavka-chaos-cluster",
-			"listeners=PLAINTEXT://" + nd.Kafka + ",CONTROLLER://" + nd.Ctl,
-			"advertised.listeners=PLAINTEXT://" + nd.Proxy,
-			"log.dirs=" + nd.Dir,
-			"default.replication.factor=3",
-			"min.insync.replicas=2",
-			"broker.session.timeout.ms=4000",
-			"broker.heartbeat.interval.ms=500",
-			"offsets.topic.replication.factor=3",
-		}
-		props = append(props, extra...)
-		if err := os.WriteFile(nd.Dir+".properties", []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
+		if err := c.writeProps(nd, "broker,controller"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Cleanup(func() {
-		for _, nd := range c.nodes {
+		for _, nd := range slices.Concat(c.nodes, c.retired) {
 			nd.signal(syscall.SIGCONT)
 			nd.kill()
 			if d := os.Getenv("KAVKA_CHAOS_LOGDIR"); d != "" {
@@ -164,13 +131,149 @@ func startClusterEnv(t testing.TB, n int, seed uint64, env []string, extra ...st
 // seeds returns the proxied addresses, for kgo.SeedBrokers.
 func (c *cluster) seeds() []string {
 	var out []string
-	for _, nd := range c.nodes {
+	for _, nd := range c.members() {
 		out = append(out, nd.Proxy)
 	}
 	return out
 }
 
-func (c *cluster) node(id int32) *node { return c.nodes[id-1] }
+// members returns the nodes the post-run checks cover, for goroutines
+// other than the nemesis's.
+func (c *cluster) members() []*node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes
+}
+
+// ids returns the ids of the members.
+func (c *cluster) ids() []int32 {
+	var out []int32
+	for _, nd := range c.members() {
+		out = append(out, int32(nd.ID))
+	}
+	return out
+}
+
+// node returns the node with id id, a member or retired.
+func (c *cluster) node(id int32) *node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, nd := range slices.Concat(c.nodes, c.retired) {
+		if nd.ID == int(id) {
+			return nd
+		}
+	}
+	c.t.Fatalf("no node %d", id)
+	return nil
+}
+
+// errNoLoopback means 127.0.0.x beyond 127.0.0.1 cannot be bound here.
+var errNoLoopback = errors.New("cannot bind the loopback range")
+
+// newNode reserves node id's ports on 127.0.0.(10+id) and its Kafka proxy.
+func (c *cluster) newNode(id int, controller bool) (*node, error) {
+	ip := fmt.Sprintf("127.0.0.%d", 10+id)
+	kafka, err := freePort(ip, c.rng)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errNoLoopback, ip, err)
+	}
+	nd := &node{ID: id, Kafka: kafka, Dir: filepath.Join(c.root, fmt.Sprintf("node-%d", id)), c: c, log: &tailLog{}}
+	if controller {
+		if nd.Ctl, err = freePort(ip, c.rng); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range c.env {
+		nd.env = append(nd.env, strings.NewReplacer("{id}", fmt.Sprint(id), "{dir}", nd.Dir).Replace(e))
+	}
+	if nd.Proxy, err = c.net.ListenKafka(ip+":0", kafka, id); err != nil {
+		return nil, err
+	}
+	return nd, nil
+}
+
+// pair returns the proxy address from uses to reach to's CONTROLLER
+// listener, opening it the first time.
+func (c *cluster) pair(from, to *node) (string, error) {
+	if a, ok := c.pairs[[2]int{from.ID, to.ID}]; ok {
+		return a, nil
+	}
+	ip, _, _ := net.SplitHostPort(to.Ctl)
+	a, err := c.net.ListenPair(ip+":0", to.Ctl, from.ID, to.ID)
+	if err != nil {
+		return "", err
+	}
+	c.pairs[[2]int{from.ID, to.ID}] = a
+	return a, nil
+}
+
+// writeProps writes nd's configuration: roles is process.roles, and
+// controller.quorum.voters names every voter through nd's own proxies.
+func (c *cluster) writeProps(nd *node, roles string) error {
+	var voters []string
+	for _, o := range c.voters {
+		a := o.Ctl
+		if o != nd {
+			var err error
+			if a, err = c.pair(nd, o); err != nil {
+				return err
+			}
+		}
+		voters = append(voters, fmt.Sprintf("%d@%s", o.ID, a))
+	}
+	listeners := "PLAINTEXT://" + nd.Kafka
+	if nd.Ctl != "" {
+		listeners += ",CONTROLLER://" + nd.Ctl
+	}
+	props := []string{
+		fmt.Sprintf("node.id=%d", nd.ID),
+		"process.roles=" + roles,
+		"controller.quorum.voters=" + strings.Join(voters, ","),
+		"cluster.id=kavka-chaos-cluster",
+		"listeners=" + listeners,
+		"advertised.listeners=PLAINTEXT://" + nd.Proxy,
+		"log.dirs=" + nd.Dir,
+		"default.replication.factor=3",
+		"min.insync.replicas=2",
+		"broker.session.timeout.ms=4000",
+		"broker.heartbeat.interval.ms=500",
+		"offsets.topic.replication.factor=3",
+	}
+	props = append(props, c.extra...)
+	return os.WriteFile(nd.Dir+".properties", []byte(strings.Join(props, "\n")+"\n"), 0o644)
+}
+
+// addBroker starts one more node with the next id, broker only
+// (process.roles=broker, the same controller.quorum.voters through its own
+// proxies), and makes it a member. Its Kafka traffic and its RPCs to the
+// controllers are proxied; the raft messages the active controller pushes
+// to it (a learner, at the ephemeral address of its registration) are not.
+func (c *cluster) addBroker() (*node, error) {
+	id := 0
+	for _, nd := range slices.Concat(c.nodes, c.retired) {
+		id = max(id, nd.ID)
+	}
+	nd, err := c.newNode(id+1, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.writeProps(nd, "broker"); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.nodes = append(slices.Clone(c.nodes), nd)
+	c.mu.Unlock()
+	return nd, nd.start()
+}
+
+// retire takes a decommissioned node out of the members: the heal does not
+// restart it and the post-run checks skip it. The caller stops it.
+func (c *cluster) retire(nd *node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nodes = slices.DeleteFunc(slices.Clone(c.nodes), func(o *node) bool { return o == nd })
+	c.retired = append(c.retired, nd)
+}
 
 // start starts the process and waits (≤ 30 s) until it listens.
 func (nd *node) start() error {

@@ -148,29 +148,22 @@ func (c *cluster) converged(ctx context.Context) error {
 	}
 	defer cl.Close()
 	var first string
-	for _, nd := range c.nodes {
+	nodes := c.members()
+	for _, nd := range nodes {
 		v, err := c.brokerView(ctx, cl, int32(nd.ID))
 		if err != nil {
 			return fmt.Errorf("node %d: %w", nd.ID, err)
 		}
-		if nd == c.nodes[0] {
+		if nd == nodes[0] {
 			first = v
-			if !strings.Contains(v, fmt.Sprintf("brokers %v", allIDs(len(c.nodes)))) {
-				return fmt.Errorf("node 1 sees %s", strings.SplitN(v, "\n", 2)[0])
+			if !strings.Contains(v, fmt.Sprintf("brokers %v", c.ids())) {
+				return fmt.Errorf("node %d sees %s", nd.ID, strings.SplitN(v, "\n", 2)[0])
 			}
 		} else if v != first {
-			return fmt.Errorf("node %d disagrees with node 1:\n%s\nvs\n%s", nd.ID, v, first)
+			return fmt.Errorf("node %d disagrees with node %d:\n%s\nvs\n%s", nd.ID, nodes[0].ID, v, first)
 		}
 	}
 	return nil
-}
-
-func allIDs(n int) []int32 {
-	var out []int32
-	for i := 1; i <= n; i++ {
-		out = append(out, int32(i))
-	}
-	return out
 }
 
 // partitionLog returns the record batches of a partition's segment files in
