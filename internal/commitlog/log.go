@@ -35,6 +35,13 @@ type Options struct {
 	// without a batch for this long and without an open transaction is
 	// forgotten. 0 means 1 day.
 	ProducerIDExpiration time.Duration
+
+	// OnOffline, if set, is called once per log when an I/O error takes it
+	// offline (ErrLogOffline), with the error: the broker reports its log
+	// directory offline (KIP-858). It runs on the failing caller's
+	// goroutine, possibly with the log's locks held, so it must return at
+	// once and must not call into the log.
+	OnOffline func(l *Log, err error)
 }
 
 func (o *Options) fill() {
@@ -86,10 +93,11 @@ type Log struct {
 	cleanerBusy   bool    // guarded by mu
 	truncGen      uint64  // guarded by mu: bumped by every truncation
 
-	flushed atomic.Int64 // every offset below is durable (the recovery point)
-	hw      atomic.Int64
-	lso     atomic.Int64 // -1: follows hw
-	offline atomic.Pointer[error]
+	flushed   atomic.Int64 // every offset below is durable (the recovery point)
+	hw        atomic.Int64
+	lso       atomic.Int64 // -1: follows hw
+	offline   atomic.Pointer[error]
+	onOffline func(*Log, error) // immutable; nil: nobody to tell
 
 	ps producerStates // idempotence and transactions (producer_state.go); its own mu, taken before mu
 
@@ -138,7 +146,7 @@ func openLog(fs vfs.FS, dir string, cfg Config, opts Options, st openState) (*Lo
 	}
 	l := &Log{
 		fs: fs, dir: dir, topic: st.topic, partition: st.partition,
-		clk: opts.Clock, hc: st.hc, cfg: cfg, syncer: st.syncer,
+		clk: opts.Clock, hc: st.hc, cfg: cfg, syncer: st.syncer, onOffline: opts.OnOffline,
 		logger: opts.Logger.With("topic", st.topic, "partition", st.partition),
 	}
 	l.lso.Store(-1)
@@ -179,6 +187,9 @@ func (l *Log) errIfUnusableLocked() error {
 func (l *Log) goOffline(err error) error {
 	if l.offline.CompareAndSwap(nil, &err) {
 		l.logger.Error("log offline after I/O error", "dir", l.dir, "err", err)
+		if l.onOffline != nil {
+			l.onOffline(l, err)
+		}
 	}
 	return fmt.Errorf("%w: %w", ErrLogOffline, err)
 }
