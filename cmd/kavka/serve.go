@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -84,7 +85,14 @@ func newServeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return srv.Run(ctx)
+			err = srv.Run(ctx)
+			if errors.Is(err, server.ErrRestart) && ctx.Err() == nil {
+				// A failed log directory is writable again: a new process
+				// recovers the logs and rejoins (docs/adr/0006-log-dir-failure.md).
+				logger.Warn("re-executing the broker to recover its log directory")
+				return server.Reexec()
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
