@@ -144,7 +144,7 @@ func decodeJSONValue(b []byte, v any) error {
 	return json.Unmarshal(b[2:], v)
 }
 
-// replayConsumerLocked applies a key version 3 or 5 record. s.mu must be held.
+// replayConsumerLocked applies a key version 3 or 5 record. The shard must be locked.
 func (s *shard) replayConsumerLocked(version int16, r coordinator.Record, now time.Time) error {
 	group, rest, err := readStr(r.Key[2:])
 	if err != nil {
@@ -222,7 +222,7 @@ func (s *shard) replayConsumerLocked(version int16, r coordinator.Record, now ti
 }
 
 // finishLoadLocked rebuilds what replay does not store: partition owners and
-// group states. s.mu must be held.
+// group states. The shard must be locked.
 func (s *shard) finishLoadLocked(now time.Time) {
 	for _, g := range s.groups {
 		if g.consumer == nil {

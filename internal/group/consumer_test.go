@@ -106,8 +106,8 @@ func (h *harness) describe848(g string) ConsumerGroupSummary {
 func (h *harness) checkNoDoubleOwners(g string) {
 	h.t.Helper()
 	s := h.c.shardFor(g)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.Lock()
+	defer s.Unlock()
 	seen := make(map[tp]string)
 	for _, m := range s.groups[g].consumer.members {
 		for p := range m.assigned.union(m.revoking) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/kavka-io/kavka/internal/clock"
@@ -29,9 +28,7 @@ type Coordinator struct {
 	clock   clock.Clock
 	storage Storage
 	log     *slog.Logger
-
-	mu     sync.Mutex
-	shards map[int32]*shard // guarded by mu; a shard, once made, stays
+	shards  *coordinator.Shards[*shard]
 }
 
 // NewCoordinator returns a coordinator over storage. It starts nothing:
@@ -43,78 +40,56 @@ func NewCoordinator(cfg Config, clk clock.Clock, storage Storage, logger *slog.L
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{cfg: cfg, clock: clk, storage: storage, log: logger, shards: make(map[int32]*shard)}, nil
+	c := &Coordinator{cfg: cfg, clock: clk, storage: storage, log: logger}
+	c.shards = coordinator.NewShards(TopicName, cfg.NumPartitions, func() *shard { return &shard{c: c} })
+	return c, nil
 }
 
 // Config returns the validated configuration.
 func (c *Coordinator) Config() Config { return c.cfg }
 
 // shard is the state of one partition of __consumer_offsets.
+//
+// The Slot's lock guards everything below and orders appends to the log: a
+// state change and the append of its records happen under one critical
+// section, so the log order is the order of changes. Durability waits
+// happen after the lock is released, so commits to one shard share fsyncs.
 type shard struct {
-	c         *Coordinator
-	partition int32
+	coordinator.Slot
+	c *Coordinator
 
-	// mu guards everything below and orders appends to log: a state change
-	// and the append of its records happen under one critical section, so
-	// the log order is the order of changes. Durability waits happen after
-	// mu is released, so commits to one shard share fsyncs.
-	mu          sync.Mutex
-	log         coordinator.Log // nil until loaded
-	groups      map[string]*Group
+	groups      map[string]*Group // nil until loaded
 	lastExpired time.Time
 	txnPending  txnOffsets // TxnOffsetCommit offsets until their marker (txn.go)
 }
 
 // PartitionFor returns the partition of __consumer_offsets that owns group.
 func (c *Coordinator) PartitionFor(group string) int32 {
-	return coordinator.PartitionFor(group, c.cfg.NumPartitions)
+	return c.shards.PartitionFor(group)
 }
 
-func (c *Coordinator) shardFor(group string) *shard {
-	p := c.PartitionFor(group)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.shards[p]
-	if s == nil {
-		s = &shard{c: c, partition: p}
-		c.shards[p] = s
-	}
-	return s
-}
+func (c *Coordinator) shardFor(group string) *shard { return c.shards.For(group) }
 
 // LoadPartition loads the shard of partition p of __consumer_offsets, as
 // Kafka does when this broker becomes the partition's leader.
 func (c *Coordinator) LoadPartition(ctx context.Context, p int32) error {
-	s := c.shardForPartition(p)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.loadLocked(ctx)
+	return c.shards.Load(ctx, p)
 }
 
 // Load makes sure the shard that owns group is loaded: the topic exists and
 // its partition has been replayed. FindCoordinator calls it, so that a client
 // learns about the coordinator only once it can serve.
 func (c *Coordinator) Load(ctx context.Context, group string) error {
-	s := c.shardFor(group)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.loadLocked(ctx)
+	return c.shards.Load(ctx, c.PartitionFor(group))
 }
 
-// loadLocked replays the shard's partition once. s.mu must be held.
-func (s *shard) loadLocked(ctx context.Context) error {
-	if s.log != nil {
-		if err := coordinator.Current(s.log); err == nil {
-			return nil
-		}
-		// This broker no longer leads the partition in the epoch the shard
-		// was loaded in: drop the state; OpenPartition answers
-		// NOT_COORDINATOR unless it leads again (then the log is replayed).
-		s.unloadLocked()
-	}
-	l, err := s.c.storage.OpenPartition(ctx, s.partition)
+// Load implements coordinator.Shard: it opens the partition and replays
+// it, transactional offsets included. OpenPartition answers
+// ErrNotCoordinator unless this broker leads the partition.
+func (s *shard) Load(ctx context.Context) (coordinator.Log, error) {
+	l, err := s.c.storage.OpenPartition(ctx, s.Partition())
 	if err != nil {
-		return fmt.Errorf("open %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	s.groups = make(map[string]*Group)
 	s.txnPending = nil
@@ -141,25 +116,21 @@ func (s *shard) loadLocked(ctx context.Context) error {
 		})
 	}
 	if err != nil {
-		s.groups = nil
-		s.txnPending = nil
-		return fmt.Errorf("load %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
+		return nil, fmt.Errorf("replay: %w", err)
 	}
 	s.finishLoadLocked(now)
-	s.log = l
 	s.lastExpired = now
-	return nil
+	return l, nil
 }
 
-// unloadLocked drops the in-memory state after the log failed, so that the
-// next request reloads it from what the log holds. s.mu must be held.
-func (s *shard) unloadLocked() {
-	s.log = nil
+// Unload implements coordinator.Shard: it drops the in-memory state, so
+// that the next request reloads it from what the log holds.
+func (s *shard) Unload() {
 	s.groups = nil
 	s.txnPending = nil
 }
 
-// groupLocked returns group id, creating it Empty. s.mu must be held.
+// groupLocked returns group id, creating it Empty. The shard must be locked.
 func (s *shard) groupLocked(id string, now time.Time) *Group {
 	g := s.groups[id]
 	if g == nil {
@@ -171,54 +142,70 @@ func (s *shard) groupLocked(id string, now time.Time) *Group {
 
 // maybeForgetLocked removes a group that holds nothing: no members, no
 // offsets, no generation. Such a group was created by a request that then
-// failed, and Kafka would not have it either. s.mu must be held.
+// failed, and Kafka would not have it either. The shard must be locked.
 func (s *shard) maybeForgetLocked(g *Group) {
 	if g.state == Empty && g.consumer == nil && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.protocolType == "" {
 		delete(s.groups, g.id)
 	}
 }
 
-// run applies op to the shard's state under mu, appends the records it
-// produced, then (mu released) waits until they are durable and sends the
-// replies op queued. An error from op is returned as is; an append or
+// run applies op to the shard's state under its lock, appends the records
+// it produced, then (lock released) waits until they are durable and sends
+// the replies op queued. An error from op is returned as is; an append or
 // durability failure becomes ErrNotCoordinator in the replies, and the shard
 // reloads from its log on the next request.
 func (s *shard) run(ctx context.Context, op func(now time.Time, eff *effects) error) error {
 	var eff effects
-	s.mu.Lock()
-	if err := s.loadLocked(ctx); err != nil {
-		s.mu.Unlock()
+	s.Lock()
+	if err := s.LoadLocked(ctx); err != nil {
+		s.Unlock()
 		return err
 	}
 	err := op(s.c.clock.Now(), &eff)
-	log := s.log
+	log := s.Log()
 	last := int64(-1)
 	var durErr error
 	if len(eff.records) > 0 {
-		last, durErr = log.Append(eff.records)
-		if durErr != nil {
-			s.unloadLocked()
+		if last, durErr = log.Append(eff.records); durErr != nil {
+			s.UnloadLocked()
+			durErr = s.writeFailed(durErr)
 		}
 	}
-	s.mu.Unlock()
+	s.Unlock()
 
 	if durErr == nil && last >= 0 {
-		if durErr = log.WaitDurable(ctx, last); durErr != nil && ctx.Err() == nil {
-			s.mu.Lock()
-			if s.log == log {
-				s.unloadLocked()
-			}
-			s.mu.Unlock()
-		}
-	}
-	if durErr != nil {
-		s.c.log.Warn("group coordinator write failed", "partition", s.partition, "err", durErr)
-		durErr = fmt.Errorf("%w: %w", ErrNotCoordinator, durErr)
+		durErr = s.waitDurable(ctx, log, last)
 	}
 	for _, f := range eff.replies {
 		f(durErr)
 	}
 	return err
+}
+
+// waitDurable waits until log holds offset durably. On failure the shard
+// unloads if it is still loaded from log (unless ctx ended: the log may be
+// fine), and the error wraps ErrNotCoordinator. The shard must not be
+// locked.
+func (s *shard) waitDurable(ctx context.Context, log coordinator.Log, offset int64) error {
+	err := log.WaitDurable(ctx, offset)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() == nil {
+		s.Lock()
+		if s.Log() == log {
+			s.UnloadLocked()
+		}
+		s.Unlock()
+	}
+	return s.writeFailed(err)
+}
+
+// writeFailed logs a failed write to the shard's log and returns it as
+// ErrNotCoordinator.
+func (s *shard) writeFailed(err error) error {
+	s.c.log.Warn("group coordinator write failed", "partition", s.Partition(), "err", err)
+	return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
 }
 
 // await waits for the one reply on ch, for at most bound.
@@ -390,54 +377,23 @@ func (c *Coordinator) DescribeGroup(ctx context.Context, group string) (Summary,
 // that the caller can answer with COORDINATOR_LOAD_IN_PROGRESS.
 func (c *Coordinator) ListGroups(ctx context.Context) ([]Listing, error) {
 	var out []Listing
-	var errs []error
-	for p := range c.cfg.NumPartitions {
-		s := c.shardForPartition(p)
-		err := s.run(ctx, func(time.Time, *effects) error {
-			for _, g := range s.sortedGroups() {
-				l := Listing{Group: g.id, ProtocolType: g.protocolType, State: g.state, Type: "classic"}
-				if g.consumer != nil {
-					l.Type = "consumer"
-				}
-				out = append(out, l)
+	err := c.shards.Each(ctx, func(s *shard) {
+		for _, g := range s.sortedGroups() {
+			l := Listing{Group: g.id, ProtocolType: g.protocolType, State: g.state, Type: "classic"}
+			if g.consumer != nil {
+				l.Type = "consumer"
 			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, ErrNotCoordinator) { // another broker's partition
-			errs = append(errs, err)
+			out = append(out, l)
 		}
-	}
-	return out, errors.Join(errs...)
-}
-
-func (c *Coordinator) shardForPartition(p int32) *shard {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.shards[p]
-	if s == nil {
-		s = &shard{c: c, partition: p}
-		c.shards[p] = s
-	}
-	return s
+	})
+	return out, err
 }
 
 // Tick fires every deadline that has passed by the clock's now: session
 // timeouts, rebalance and sync timeouts, offset retention. Run calls it
 // every TickInterval; tests on a fake clock call it directly.
 func (c *Coordinator) Tick(ctx context.Context) {
-	c.mu.Lock()
-	shards := make([]*shard, 0, len(c.shards))
-	for _, s := range c.shards {
-		shards = append(shards, s)
-	}
-	c.mu.Unlock()
-	for _, s := range shards {
-		s.mu.Lock()
-		loaded := s.log != nil
-		s.mu.Unlock()
-		if !loaded {
-			continue
-		}
+	for _, s := range c.shards.Loaded() {
 		_ = s.run(ctx, func(now time.Time, eff *effects) error {
 			for _, g := range s.sortedGroups() {
 				if g.consumer != nil {
@@ -457,16 +413,8 @@ func (c *Coordinator) Tick(ctx context.Context) {
 
 // Run drives timeouts until ctx is done. It returns nil once ctx is done.
 func (c *Coordinator) Run(ctx context.Context) error {
-	t := time.NewTicker(c.cfg.TickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			c.Tick(ctx)
-		}
-	}
+	coordinator.Every(ctx, c.cfg.TickInterval, c.Tick)
+	return nil
 }
 
 // ConsumerGroupHeartbeat serves a KIP-848 heartbeat: it joins, leaves or

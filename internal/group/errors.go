@@ -1,9 +1,13 @@
 package group
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kavka-io/kavka/internal/coordinator"
+)
 
 // Errors returned by the coordinator. The handler maps each to its Kafka
-// error code (internal/handler/dispatch_group.go).
+// error code (internal/handler/errcode.go).
 var (
 	ErrUnknownMember           = errors.New("group: unknown member id")             // UNKNOWN_MEMBER_ID
 	ErrIllegalGeneration       = errors.New("group: illegal generation")            // ILLEGAL_GENERATION
@@ -14,8 +18,8 @@ var (
 	ErrInvalidSessionTimeout   = errors.New("group: invalid session timeout")       // INVALID_SESSION_TIMEOUT
 	ErrGroupMaxSize            = errors.New("group: group max size reached")        // GROUP_MAX_SIZE_REACHED
 	ErrInvalidGroupID          = errors.New("group: invalid group id")              // INVALID_GROUP_ID
-	ErrCoordinatorNotAvailable = errors.New("group: coordinator not available")     // COORDINATOR_NOT_AVAILABLE
-	ErrNotCoordinator          = errors.New("group: not coordinator")               // NOT_COORDINATOR
+	ErrCoordinatorNotAvailable = coordinator.ErrNotAvailable                        // COORDINATOR_NOT_AVAILABLE
+	ErrNotCoordinator          = coordinator.ErrNotCoordinator                      // NOT_COORDINATOR
 	ErrGroupNotFound           = errors.New("group: group id not found")            // GROUP_ID_NOT_FOUND
 	ErrNonEmptyGroup           = errors.New("group: group is not empty")            // NON_EMPTY_GROUP
 	ErrSubscribedToTopic       = errors.New("group: group is subscribed to topic")  // GROUP_SUBSCRIBED_TO_TOPIC

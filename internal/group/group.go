@@ -111,7 +111,7 @@ func sameProtocols(a, b []Protocol) bool {
 }
 
 // Group is one classic group and its committed offsets. It is owned by its
-// shard: every method runs with the shard's mu held.
+// shard: every method runs with the shard locked.
 type Group struct {
 	id           string
 	state        State

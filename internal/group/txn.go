@@ -57,18 +57,18 @@ func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest
 		return ErrInvalidGroupID
 	}
 	s := c.shardFor(req.Group)
-	s.mu.Lock()
-	if err := s.loadLocked(ctx); err != nil {
-		s.mu.Unlock()
+	s.Lock()
+	if err := s.LoadLocked(ctx); err != nil {
+		s.Unlock()
 		return err
 	}
-	log, ok := s.log.(coordinator.TxnLog)
+	log, ok := s.Log().(coordinator.TxnLog)
 	if !ok {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %s-%d cannot hold transactional records", ErrCoordinatorNotAvailable, TopicName, s.partition)
+		s.Unlock()
+		return fmt.Errorf("%w: %s-%d cannot hold transactional records", ErrCoordinatorNotAvailable, TopicName, s.Partition())
 	}
 	if err := s.checkTxnMemberLocked(req); err != nil {
-		s.mu.Unlock()
+		s.Unlock()
 		return err
 	}
 	now := c.clock.Now()
@@ -90,34 +90,23 @@ func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest
 		recs = append(recs, offsetRecord(req.Group, tp, o))
 	}
 	if len(recs) == 0 {
-		s.mu.Unlock()
+		s.Unlock()
 		return nil
 	}
 	last, err := log.AppendTxn(req.ProducerID, req.ProducerEpoch, recs)
 	if err != nil {
-		s.mu.Unlock()
+		s.Unlock()
 		return fmt.Errorf("transactional offset commit for %s: %w", req.Group, err)
 	}
 	for _, tp := range tps {
 		s.addTxnOffsetLocked(req.ProducerID, req.Group, tp, req.Offsets[tp])
 	}
-	s.mu.Unlock()
-	if err := log.WaitDurable(ctx, last); err != nil {
-		if ctx.Err() == nil {
-			s.mu.Lock()
-			if s.log == log {
-				s.unloadLocked()
-			}
-			s.mu.Unlock()
-		}
-		s.c.log.Warn("group coordinator write failed", "partition", s.partition, "err", err)
-		return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
-	}
-	return nil
+	s.Unlock()
+	return s.waitDurable(ctx, log, last)
 }
 
 // checkTxnMemberLocked is GroupCoordinator.handleTxnCommitOffsets's member
-// check. s.mu must be held.
+// check. The shard must be locked.
 func (s *shard) checkTxnMemberLocked(req TxnCommitRequest) error {
 	g := s.groups[req.Group]
 	if req.MemberID == "" && req.Generation < 0 {
@@ -146,10 +135,10 @@ func (s *shard) checkTxnMemberLocked(req TxnCommitRequest) error {
 // has made the transaction's marker durable in that partition first. A
 // shard that is not loaded is left alone: its load replays the marker.
 func (c *Coordinator) CompleteTxn(p int32, pid int64, commit bool) {
-	s := c.shardForPartition(p)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.log == nil {
+	s := c.shards.Get(p)
+	s.Lock()
+	defer s.Unlock()
+	if s.Log() == nil {
 		return
 	}
 	s.completeTxnLocked(pid, commit, c.clock.Now())
@@ -172,7 +161,7 @@ func (s *shard) addTxnOffsetLocked(pid int64, group string, tp TopicPartition, o
 	m[tp] = o
 }
 
-// completeTxnLocked is the marker of pid's transaction. s.mu must be held.
+// completeTxnLocked is the marker of pid's transaction. The shard must be locked.
 func (s *shard) completeTxnLocked(pid int64, commit bool, now time.Time) {
 	byGroup := s.txnPending[pid]
 	delete(s.txnPending, pid)
@@ -188,7 +177,7 @@ func (s *shard) completeTxnLocked(pid int64, commit bool, now time.Time) {
 }
 
 // supersedeTxnLocked drops pending transactional offsets of group's tp: a
-// non-transactional commit appended after them wins. s.mu must be held.
+// non-transactional commit appended after them wins. The shard must be locked.
 func (s *shard) supersedeTxnLocked(group string, tp TopicPartition) {
 	for _, byGroup := range s.txnPending {
 		delete(byGroup[group], tp)
@@ -196,7 +185,7 @@ func (s *shard) supersedeTxnLocked(group string, tp TopicPartition) {
 }
 
 // txnPendingLocked returns the partitions of group with pending
-// transactional offsets. s.mu must be held.
+// transactional offsets. The shard must be locked.
 func (s *shard) txnPendingLocked(group string) map[TopicPartition]bool {
 	var out map[TopicPartition]bool
 	for _, byGroup := range s.txnPending {
@@ -211,7 +200,7 @@ func (s *shard) txnPendingLocked(group string) map[TopicPartition]bool {
 }
 
 // replayTxnLocked applies one record of a transactional batch or a marker
-// during load. s.mu must be held.
+// during load. The shard must be locked.
 func (s *shard) replayTxnLocked(r coordinator.Record, b coordinator.Batch, now time.Time) error {
 	if b.Marker {
 		s.completeTxnLocked(b.ProducerID, b.Commit, now)

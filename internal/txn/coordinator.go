@@ -72,10 +72,9 @@ type Coordinator struct {
 	markers Markers
 	offsets Offsets
 	log     *slog.Logger
+	shards  *coordinator.Shards[*shard]
 
-	mu     sync.Mutex
-	shards map[int32]*shard // guarded by mu; a shard, once made, stays
-
+	mu         sync.Mutex
 	lastExpiry time.Time // guarded by mu: the last look for idle transactional ids
 }
 
@@ -91,10 +90,9 @@ func New(cfg Config, clk clock.Clock, storage Storage, ids IDs, markers Markers,
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{
-		cfg: cfg, clock: clk, storage: storage, ids: ids, markers: markers, offsets: offsets, log: logger,
-		shards: make(map[int32]*shard),
-	}, nil
+	c := &Coordinator{cfg: cfg, clock: clk, storage: storage, ids: ids, markers: markers, offsets: offsets, log: logger}
+	c.shards = coordinator.NewShards(TopicName, cfg.NumPartitions, func() *shard { return &shard{c: c} })
+	return c, nil
 }
 
 // Config returns the validated configuration.
@@ -102,65 +100,73 @@ func (c *Coordinator) Config() Config { return c.cfg }
 
 // PartitionFor returns the partition of __transaction_state owning id.
 func (c *Coordinator) PartitionFor(id string) int32 {
-	return coordinator.PartitionFor(id, c.cfg.NumPartitions)
+	return c.shards.PartitionFor(id)
 }
 
 // shard is one partition of __transaction_state.
 //
-// mu guards everything below. A transition appends its record under mu,
-// marks the transaction pending, and waits for durability with mu released;
-// the in-memory state changes only once the record is durable (Kafka's
-// prepareTransition/completeTransitionTo). Marker writes also run with mu
-// released, the transaction marked completing.
+// The Slot's lock guards everything below. A transition appends its record
+// under the lock, marks the transaction pending, and waits for durability
+// with the lock released; the in-memory state changes only once the record
+// is durable (Kafka's prepareTransition/completeTransitionTo). Marker
+// writes also run with the lock released, the transaction marked
+// completing.
 type shard struct {
-	c         *Coordinator
-	partition int32
+	coordinator.Slot
+	c *Coordinator
 
-	mu         sync.Mutex
-	log        coordinator.Log // nil until loaded
 	coordEpoch int32
-	txns       map[string]*txnMeta
-}
-
-func (c *Coordinator) shardFor(p int32) *shard {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.shards[p]
-	if s == nil {
-		s = &shard{c: c, partition: p}
-		c.shards[p] = s
-	}
-	return s
+	txns       map[string]*txnMeta // nil until loaded
 }
 
 // LoadPartition loads the shard of partition p of __transaction_state, as
 // Kafka does when this broker becomes the partition's leader.
 func (c *Coordinator) LoadPartition(ctx context.Context, p int32) error {
-	s := c.shardFor(p)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.loadLocked(ctx)
+	return c.shards.Load(ctx, p)
 }
 
 // Load makes sure the shard owning id is loaded (FindCoordinator).
 func (c *Coordinator) Load(ctx context.Context, id string) error {
-	s := c.shardFor(c.PartitionFor(id))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.loadLocked(ctx)
+	return c.shards.Load(ctx, c.PartitionFor(id))
 }
 
-// loadLocked replays the partition once. s.mu must be held.
-func (s *shard) loadLocked(ctx context.Context) error {
-	if s.log != nil {
-		if err := coordinator.Current(s.log); err == nil {
-			return nil
-		}
-		s.unloadLocked() // no longer the leader in the loaded epoch
+// lockedShard returns the shard owning id, locked and loaded. On error it
+// is unlocked again.
+func (c *Coordinator) lockedShard(ctx context.Context, id string) (*shard, error) {
+	s := c.shards.For(id)
+	s.Lock()
+	if err := s.LoadLocked(ctx); err != nil {
+		s.Unlock()
+		return nil, err
 	}
-	l, epoch, err := s.c.storage.OpenPartition(ctx, s.partition)
+	return s, nil
+}
+
+// lockedProducer returns the shard owning id, locked and loaded, and id's
+// transaction once checkProducer accepts the producer pid at epoch. On error
+// the shard is unlocked again.
+func (c *Coordinator) lockedProducer(ctx context.Context, id string, pid int64, epoch int16) (*shard, *txnMeta, error) {
+	if id == "" {
+		return nil, nil, fmt.Errorf("%w: empty transactional id", ErrInvalidRequest)
+	}
+	s, err := c.lockedShard(ctx, id)
 	if err != nil {
-		return fmt.Errorf("open %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
+		return nil, nil, err
+	}
+	t := s.txns[id]
+	if err := checkProducer(t, pid, epoch); err != nil {
+		s.Unlock()
+		return nil, nil, err
+	}
+	return s, t, nil
+}
+
+// Load implements coordinator.Shard: it opens the partition, whose leader
+// epoch is the coordinator epoch of the markers, and replays it.
+func (s *shard) Load(ctx context.Context) (coordinator.Log, error) {
+	l, epoch, err := s.c.storage.OpenPartition(ctx, s.Partition())
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	txns := make(map[string]*txnMeta)
 	err = l.Replay(ctx, func(off int64, r coordinator.Record) error {
@@ -176,45 +182,43 @@ func (s *shard) loadLocked(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("load %s-%d: %w: %w", TopicName, s.partition, ErrCoordinatorNotAvailable, err)
+		return nil, fmt.Errorf("replay: %w", err)
 	}
-	s.log, s.coordEpoch, s.txns = l, epoch, txns
-	return nil
+	s.coordEpoch, s.txns = epoch, txns
+	return l, nil
 }
 
-func (s *shard) unloadLocked() {
-	s.log = nil
-	s.txns = nil
-}
+// Unload implements coordinator.Shard.
+func (s *shard) Unload() { s.txns = nil }
 
 // durableWait bounds a durability wait that must not be cut short by a
 // client going away: an abandoned wait would unload the shard.
 const durableWait = 30 * time.Second
 
 // transition appends rec, waits until it is durable and then calls apply.
-// t is marked pending meanwhile. s.mu must be held; it is released during
-// the wait and held again on return. On failure the shard is unloaded (the
+// t is marked pending meanwhile. The shard must be locked; it is unlocked
+// during the wait and locked again on return. On failure the shard is unloaded (the
 // next request replays the log) and ErrNotCoordinator returned.
 func (s *shard) transition(ctx context.Context, t *txnMeta, rec coordinator.Record, apply func()) error {
-	log := s.log
+	log := s.Log()
 	off, err := log.Append([]coordinator.Record{rec})
 	if err != nil {
-		s.unloadLocked()
+		s.UnloadLocked()
 		return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
 	}
 	t.pending = true
-	s.mu.Unlock()
+	s.Unlock()
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), durableWait)
 	err = log.WaitDurable(wctx, off)
 	cancel()
-	s.mu.Lock()
+	s.Lock()
 	t.pending = false
-	if s.log != log {
-		return fmt.Errorf("%w: %s-%d reloaded", ErrNotCoordinator, TopicName, s.partition)
+	if s.Log() != log {
+		return fmt.Errorf("%w: %s-%d reloaded", ErrNotCoordinator, TopicName, s.Partition())
 	}
 	if err != nil {
-		s.c.log.Warn("transaction state write failed", "partition", s.partition, "err", err)
-		s.unloadLocked()
+		s.c.log.Warn("transaction state write failed", "partition", s.Partition(), "err", err)
+		s.UnloadLocked()
 		return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
 	}
 	apply()
@@ -256,11 +260,11 @@ func (c *Coordinator) InitProducerID(ctx context.Context, req InitRequest) (int6
 	if req.Timeout <= 0 || req.Timeout > c.cfg.MaxTimeout {
 		return -1, -1, fmt.Errorf("%w: %v, max %v", ErrInvalidTimeout, req.Timeout, c.cfg.MaxTimeout)
 	}
-	s := c.shardFor(c.PartitionFor(req.TransactionalID))
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s := c.shards.For(req.TransactionalID)
+	s.Lock()
+	defer s.Unlock()
 	for range 3 {
-		if err := s.loadLocked(ctx); err != nil {
+		if err := s.LoadLocked(ctx); err != nil {
 			return -1, -1, err
 		}
 		now := c.clock.Now()
@@ -337,7 +341,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, req InitRequest) (int6
 // endLocked writes PrepareCommit/PrepareAbort for t (with a bumped epoch
 // when fencing), then completes it: markers, offsets, Complete*. Once the
 // Prepare record is durable the outcome is decided: a failure to complete
-// is retried by Tick and does not fail the call. s.mu must be held.
+// is retried by Tick and does not fail the call. The shard must be locked.
 func (s *shard) endLocked(ctx context.Context, t *txnMeta, commit, bump bool) error {
 	now := s.c.clock.Now()
 	nt := *t
@@ -360,14 +364,15 @@ func (s *shard) endLocked(ctx context.Context, t *txnMeta, commit, bump bool) er
 
 // completeLocked writes the markers and pending offsets of a transaction
 // in a Prepare state and then its Complete state. It reports whether the
-// transaction completed. s.mu must be held; it is released meanwhile.
+// transaction completed. The shard must be locked; it is unlocked
+// meanwhile.
 func (s *shard) completeLocked(ctx context.Context, t *txnMeta) bool {
 	commit := t.state == PrepareCommit
 	if !commit && t.state != PrepareAbort {
 		return false
 	}
 	c := s.c
-	log := s.log
+	log := s.Log()
 	t.completing = true
 	// The offsets topic's partitions get their marker like any other: the
 	// group coordinator applies or drops the transaction's offsets when it
@@ -376,11 +381,11 @@ func (s *shard) completeLocked(ctx context.Context, t *txnMeta) bool {
 		ProducerID: t.producerID, ProducerEpoch: t.epoch, Commit: commit, CoordinatorEpoch: s.coordEpoch,
 		Partitions: t.sortedPartitions(),
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	ok := c.writeMarkers(ctx, req)
-	s.mu.Lock()
+	s.Lock()
 	t.completing = false
-	if !ok || s.log != log {
+	if !ok || s.Log() != log {
 		return false
 	}
 	now := c.clock.Now()
@@ -432,19 +437,11 @@ func (c *Coordinator) writeMarkers(ctx context.Context, req MarkerRequest) bool 
 // AddPartitions adds partitions to the producer's transaction, starting it
 // if none is open (AddPartitionsToTxn).
 func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) error {
-	if id == "" {
-		return fmt.Errorf("%w: empty transactional id", ErrInvalidRequest)
-	}
-	s := c.shardFor(c.PartitionFor(id))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.loadLocked(ctx); err != nil {
+	s, t, err := c.lockedProducer(ctx, id, pid, epoch)
+	if err != nil {
 		return err
 	}
-	t := s.txns[id]
-	if err := checkProducer(t, pid, epoch); err != nil {
-		return err
-	}
+	defer s.Unlock()
 	switch t.state {
 	case PrepareCommit, PrepareAbort, PrepareEpochFence:
 		return ErrConcurrentTransactions
@@ -498,12 +495,11 @@ func (c *Coordinator) Verify(ctx context.Context, id string, pid int64, epoch in
 	if id == "" {
 		return nil, fmt.Errorf("%w: empty transactional id", ErrInvalidRequest)
 	}
-	s := c.shardFor(c.PartitionFor(id))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.loadLocked(ctx); err != nil {
+	s, err := c.lockedShard(ctx, id)
+	if err != nil {
 		return nil, err
 	}
+	defer s.Unlock()
 	t := s.txns[id]
 	if err := checkProducer(t, pid, epoch); err != nil && !errors.Is(err, ErrConcurrentTransactions) {
 		return nil, err
@@ -540,9 +536,6 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req TxnCommitRequest) e
 		return fmt.Errorf("%w: empty group or transactional id", ErrInvalidRequest)
 	}
 	check := func(s *shard) error {
-		if err := s.loadLocked(ctx); err != nil {
-			return err
-		}
 		t := s.txns[req.TransactionalID]
 		if err := checkProducer(t, req.ProducerID, req.Epoch); err != nil {
 			return err
@@ -555,38 +548,32 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req TxnCommitRequest) e
 	if c.offsets == nil {
 		return fmt.Errorf("%w: no group coordinator", ErrCoordinatorNotAvailable)
 	}
-	s := c.shardFor(c.PartitionFor(req.TransactionalID))
-	s.mu.Lock()
+	s, err := c.lockedShard(ctx, req.TransactionalID)
+	if err != nil {
+		return err
+	}
 	if err := check(s); err != nil {
-		s.mu.Unlock()
+		s.Unlock()
 		return err
 	}
 	t := s.txns[req.TransactionalID]
 	t.pending = true
-	s.mu.Unlock()
-	err := c.offsets.CommitTxnOffsets(ctx, req)
-	s.mu.Lock()
+	s.Unlock()
+	err = c.offsets.CommitTxnOffsets(ctx, req)
+	s.Lock()
 	t.pending = false
-	s.mu.Unlock()
+	s.Unlock()
 	return err
 }
 
 // EndTxn commits or aborts the producer's transaction. It returns once the
 // decision is durable; the markers are normally written before it returns.
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
-	if id == "" {
-		return fmt.Errorf("%w: empty transactional id", ErrInvalidRequest)
-	}
-	s := c.shardFor(c.PartitionFor(id))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.loadLocked(ctx); err != nil {
+	s, t, err := c.lockedProducer(ctx, id, pid, epoch)
+	if err != nil {
 		return err
 	}
-	t := s.txns[id]
-	if err := checkProducer(t, pid, epoch); err != nil {
-		return err
-	}
+	defer s.Unlock()
 	switch {
 	case t.state == Ongoing:
 		return s.endLocked(ctx, t, commit, false)
@@ -607,18 +594,13 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 // a fake clock.
 func (c *Coordinator) Tick(ctx context.Context) {
 	c.mu.Lock()
-	shards := make([]*shard, 0, len(c.shards))
-	for _, s := range c.shards {
-		shards = append(shards, s)
-	}
 	now := c.clock.Now()
 	expire := now.Sub(c.lastExpiry) >= c.cfg.IDExpirationCheck
 	if expire {
 		c.lastExpiry = now
 	}
 	c.mu.Unlock()
-	sort.Slice(shards, func(i, j int) bool { return shards[i].partition < shards[j].partition })
-	for _, s := range shards {
+	for _, s := range c.shards.Loaded() {
 		if ctx.Err() != nil {
 			return
 		}
@@ -627,13 +609,13 @@ func (c *Coordinator) Tick(ctx context.Context) {
 }
 
 func (s *shard) tick(ctx context.Context, expire bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.log == nil {
+	s.Lock()
+	defer s.Unlock()
+	if s.Log() == nil {
 		return
 	}
-	if coordinator.Current(s.log) != nil {
-		s.unloadLocked() // the partition moved away
+	if coordinator.Current(s.Log()) != nil {
+		s.UnloadLocked() // the partition moved away
 		return
 	}
 	ids := make([]string, 0, len(s.txns))
@@ -642,7 +624,7 @@ func (s *shard) tick(ctx context.Context, expire bool) {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		if s.log == nil || ctx.Err() != nil {
+		if s.Log() == nil || ctx.Err() != nil {
 			return
 		}
 		t := s.txns[id]
@@ -683,26 +665,13 @@ type Local interface {
 func (c *Coordinator) Run(ctx context.Context) error {
 	if l, ok := c.storage.(Local); ok {
 		for _, p := range l.LocalPartitions() {
-			s := c.shardFor(p)
-			s.mu.Lock()
-			err := s.loadLocked(ctx)
-			s.mu.Unlock()
-			if err != nil && ctx.Err() == nil {
+			if err := c.shards.Load(ctx, p); err != nil && ctx.Err() == nil {
 				c.log.Warn("load transaction state", "partition", p, "err", err)
 			}
 		}
 	}
-	interval := min(c.cfg.AbortCheckInterval, time.Second)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			c.Tick(ctx)
-		}
-	}
+	coordinator.Every(ctx, min(c.cfg.AbortCheckInterval, time.Second), c.Tick)
+	return nil
 }
 
 // Description describes a transaction (DescribeTransactions,
@@ -727,12 +696,11 @@ func (t *txnMeta) describe() Description {
 
 // Describe describes one transactional id; ok is false if it is unknown.
 func (c *Coordinator) Describe(ctx context.Context, id string) (Description, bool, error) {
-	s := c.shardFor(c.PartitionFor(id))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.loadLocked(ctx); err != nil {
+	s, err := c.lockedShard(ctx, id)
+	if err != nil {
 		return Description{}, false, err
 	}
+	defer s.Unlock()
 	t := s.txns[id]
 	if t == nil {
 		return Description{}, false, nil
@@ -744,21 +712,11 @@ func (c *Coordinator) Describe(ctx context.Context, id string) (Description, boo
 // A partition that fails to load is reported in the error.
 func (c *Coordinator) List(ctx context.Context) ([]Description, error) {
 	var out []Description
-	var errs []error
-	for p := range c.cfg.NumPartitions {
-		s := c.shardFor(p)
-		s.mu.Lock()
-		if err := s.loadLocked(ctx); err != nil {
-			if !errors.Is(err, ErrNotCoordinator) { // another broker's partition
-				errs = append(errs, err)
-			}
-		} else {
-			for _, t := range s.txns {
-				out = append(out, t.describe())
-			}
+	err := c.shards.Each(ctx, func(s *shard) {
+		for _, t := range s.txns {
+			out = append(out, t.describe())
 		}
-		s.mu.Unlock()
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].TransactionalID < out[j].TransactionalID })
-	return out, errors.Join(errs...)
+	return out, err
 }

@@ -1,9 +1,13 @@
 package txn
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kavka-io/kavka/internal/coordinator"
+)
 
 // Errors of the transaction coordinator. The handler maps them to Kafka's
-// codes (internal/handler/dispatch_txn.go).
+// codes (internal/handler/errcode.go).
 var (
 	// ErrInvalidTimeout: transaction timeout ≤ 0 or above
 	// transaction.max.timeout.ms (INVALID_TRANSACTION_TIMEOUT).
@@ -20,12 +24,13 @@ var (
 	// ErrInvalidTxnState: the request does not fit the transaction's state
 	// (INVALID_TXN_STATE).
 	ErrInvalidTxnState = errors.New("txn: invalid transaction state")
-	// ErrNotCoordinator: the shard failed to write and was unloaded
-	// (NOT_COORDINATOR); the client finds the coordinator again.
-	ErrNotCoordinator = errors.New("txn: not coordinator")
+	// ErrNotCoordinator: another broker leads the partition, or the shard
+	// failed to write and was unloaded (NOT_COORDINATOR); the client finds
+	// the coordinator again.
+	ErrNotCoordinator = coordinator.ErrNotCoordinator
 	// ErrCoordinatorNotAvailable: __transaction_state could not be opened
 	// or loaded (COORDINATOR_NOT_AVAILABLE).
-	ErrCoordinatorNotAvailable = errors.New("txn: coordinator not available")
+	ErrCoordinatorNotAvailable = coordinator.ErrNotAvailable
 	// ErrInvalidRequest: a malformed request, e.g. an empty transactional
 	// id where one is required (INVALID_REQUEST).
 	ErrInvalidRequest = errors.New("txn: invalid request")
