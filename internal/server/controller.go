@@ -60,6 +60,7 @@ type quorumNode struct {
 	rpc    *rpcClient
 	voters map[int32]string // voter id → CONTROLLER address
 
+	dir    *logDirState // the broker's log directory (logdir.go), set by New
 	epoch  atomic.Int64 // this broker's epoch; 0 until registered
 	paused atomic.Bool  // tests: heartbeats stopped, as if the broker hung
 	next   atomic.Int32 // the voter a learner without a leader asks next
@@ -306,7 +307,7 @@ func (q *quorumNode) brokerLoop(ctx context.Context) {
 		if fenced {
 			wait = min(interval, 100*time.Millisecond) // catching up: ask again soon
 		}
-		sleepCtx(ctx, wait)
+		q.dir.sleep(ctx, wait) // a failed log directory is reported at once
 	}
 }
 
@@ -348,13 +349,17 @@ func (q *quorumNode) register(ctx context.Context) (int64, error) {
 
 // heartbeat sends one BrokerHeartbeat to the active controller.
 func (q *quorumNode) heartbeat(ctx context.Context, wantShutdown bool) (metadata.HeartbeatResult, error) {
-	hb := metadata.Heartbeat{NodeID: q.cfg.NodeID, Epoch: q.epoch.Load(), MetadataOffset: q.meta.Image().Offset, WantShutdown: wantShutdown}
+	hb := metadata.Heartbeat{NodeID: q.cfg.NodeID, Epoch: q.epoch.Load(), MetadataOffset: q.meta.Image().Offset, WantShutdown: wantShutdown,
+		LogDirOffline: q.dir.offline.Load()}
 	if q.meta.QuorumStatus().IsLeader {
 		return q.meta.BrokerHeartbeat(hb)
 	}
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.Version = 1
 	req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset, req.WantShutdown = hb.NodeID, hb.Epoch, hb.MetadataOffset, hb.WantShutdown
+	if hb.LogDirOffline {
+		req.OfflineLogDirs = [][16]byte{logDirID(q.cfg.DataDir)}
+	}
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	if err := q.toController(ctx, req, resp); err != nil {
 		return metadata.HeartbeatResult{}, err

@@ -45,6 +45,11 @@ type Options struct {
 	// brokers (a static multi-broker cluster for tests, see
 	// test/replication); the server neither opens nor closes it.
 	Meta *metadata.Store
+
+	// LogDirProbeInterval is how often a failed log directory is probed
+	// before Run stops with ErrRestart (logdir.go). 0 means
+	// DefaultLogDirProbeInterval.
+	LogDirProbeInterval time.Duration
 }
 
 // Server is one broker. New opens everything and binds the listener; Run
@@ -65,6 +70,8 @@ type Server struct {
 
 	replicas *replica.Manager // partition leader/follower state (replica.go)
 	stopped  atomic.Bool      // Run returned: a shared store's changes are ignored
+	dir      *logDirState     // the log directory's health (logdir.go)
+	started  time.Time        // when New ran
 
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
@@ -93,7 +100,8 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		opts.Logger = slog.Default()
 	}
 	cfg = cfg.Clone()
-	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger, waits: purgatory.New[handler.TopicPartition](), loadWake: make(chan struct{}, 1)}
+	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger, waits: purgatory.New[handler.TopicPartition](), loadWake: make(chan struct{}, 1),
+		dir: newLogDirState(), started: time.Now()}
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -148,14 +156,14 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 				return nil, fmt.Errorf("open metadata quorum: %w", err)
 			}
 			closers = append(closers, func() error { s.quorum.close(); return nil })
-			s.meta = s.quorum.meta
+			s.meta, s.quorum.dir = s.quorum.meta, s.dir
 		} else if s.meta, err = metadata.Open(opts.FS, cfg.DataDir, mopts); err != nil {
 			return nil, fmt.Errorf("open metadata: %w", err)
 		}
 		closers = append(closers, s.meta.Close)
 	}
 
-	s.logs, err = commitlog.NewManager(opts.FS, cfg.DataDir, commitlog.Options{Clock: opts.Clock, Logger: opts.Logger})
+	s.logs, err = commitlog.NewManager(opts.FS, cfg.DataDir, commitlog.Options{Clock: opts.Clock, Logger: opts.Logger, OnOffline: s.logOffline})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}
@@ -218,7 +226,8 @@ func (s *Server) Meta() *metadata.Store { return s.meta }
 
 // Run serves until ctx ends, then stops gracefully and closes the logs
 // (writing the clean-shutdown marker) and the metadata store. It returns
-// the first error of the listener or the log manager.
+// the first error of the listener or the log manager, or ErrRestart when
+// it stopped because a failed log directory is writable again (logdir.go).
 func (s *Server) Run(ctx context.Context) error {
 	var admin *httpapi.Server
 	if s.cfg.AdminListener != "" {
@@ -236,6 +245,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.replicas.Run(gctx) })
 	g.Go(func() error { return s.txn.Run(gctx) })
 	g.Go(func() error { return s.loadLedShards(gctx) })
+	g.Go(func() error { return s.watchLogDir(gctx) })
 	g.Go(func() error {
 		if err := s.logs.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("log manager: %w", err)
