@@ -219,12 +219,12 @@ func (w *txnWorkload) one(ctx context.Context, cl *kgo.Client, proc, id string, 
 	return true
 }
 
-// crashCommit starts the commit and closes the client abruptly 0-30 ms
+// crashCommit starts the commit and closes the client abruptly 0-8 ms
 // later, as a producer process that dies mid-commit.
 func (w *txnWorkload) crashCommit(ctx context.Context, cl *kgo.Client, op *txnOp, proc string, rng *rand.Rand) {
 	done := make(chan error, 1)
 	go func() { done <- cl.EndTransaction(ctx, kgo.TryCommit) }()
-	time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+	time.Sleep(time.Duration(rng.IntN(8)) * time.Millisecond)
 	cl.Close()
 	err := <-done
 	if err == nil {
