@@ -1,0 +1,185 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+)
+
+// The nemeses: each seed draws a chaos level and a schedule of faults,
+// each healed by its own timer; heal ends whatever is left.
+
+func (s *Sim) dur(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(s.rng.Int64N(int64(hi-lo)+1))
+}
+
+// scheduleNemeses starts faults at random times until end.
+func (s *Sim) scheduleNemeses(end time.Duration) {
+	gap := []time.Duration{3 * time.Second, 1500 * time.Millisecond, 600 * time.Millisecond}[s.seed%3]
+	var next func()
+	next = func() {
+		if s.now >= end || s.failure != "" {
+			return
+		}
+		s.nemesis()
+		s.after(s.dur(gap/4, gap*2), nil, next)
+	}
+	s.after(s.dur(0, gap), nil, next)
+}
+
+type nemesisKind struct {
+	name   string
+	weight int
+}
+
+var nemeses = []nemesisKind{
+	{"crash", 6}, {"crash-all", 1}, {"isolate", 4}, {"split", 2}, {"one-way", 3},
+	{"degrade", 3}, {"clock-jump", 2}, {"pause", 3}, {"isolate-leader", 3},
+}
+
+func (s *Sim) nemesis() {
+	total := 0
+	for _, k := range nemeses {
+		total += k.weight
+	}
+	r := s.rng.IntN(total)
+	kind := nemeses[len(nemeses)-1].name
+	for _, k := range nemeses {
+		if r -= k.weight; r < 0 {
+			kind = k.name
+			break
+		}
+	}
+	n := s.nodes[s.rng.IntN(len(s.nodes))]
+	switch kind {
+	case "crash":
+		s.crashFor(n, s.dur(200*time.Millisecond, 5*time.Second))
+	case "crash-all":
+		for _, n := range s.nodes {
+			s.crashFor(n, s.dur(200*time.Millisecond, 2*time.Second))
+		}
+	case "isolate":
+		s.isolate(n, s.dur(time.Second, 6*time.Second))
+	case "isolate-leader":
+		ks := s.partitions()
+		if mp := s.controllerPartition(ks[s.rng.IntN(len(ks))]); mp != nil && mp.Leader > 0 {
+			s.isolate(s.node(mp.Leader), s.dur(time.Second, 6*time.Second))
+		} else if ctl := s.activeController(); ctl != nil {
+			s.isolate(ctl.n, s.dur(time.Second, 6*time.Second))
+		}
+	case "split":
+		// A random side of at most half the nodes against the rest.
+		side := map[int32]bool{}
+		for range 1 + s.rng.IntN(max(1, len(s.nodes)/2)) {
+			side[s.nodes[s.rng.IntN(len(s.nodes))].id] = true
+		}
+		d := s.dur(time.Second, 6*time.Second)
+		s.logf("split %v from the rest for %v", sortedKeys(side), d)
+		for _, a := range s.nodes {
+			for _, b := range s.nodes {
+				if side[a.id] != side[b.id] {
+					s.cutFor(a.id, b.id, d)
+				}
+			}
+		}
+	case "one-way":
+		m := s.nodes[s.rng.IntN(len(s.nodes))]
+		if m != n {
+			d := s.dur(time.Second, 6*time.Second)
+			s.logf("cut %d → %d for %v", n.id, m.id, d)
+			s.cutFor(n.id, m.id, d)
+		}
+	case "degrade":
+		d := s.dur(time.Second, 5*time.Second)
+		s.netc = netConfig{drop: float64(s.rng.IntN(30)) / 100, minDelay: time.Millisecond, jitter: s.dur(2*time.Millisecond, 300*time.Millisecond)}
+		s.logf("network degraded for %v: drop %.2f, jitter %v", d, s.netc.drop, s.netc.jitter)
+		s.after(d, nil, func() { s.netc = calmNet; s.logf("network calm") })
+	case "clock-jump":
+		j := s.dur(time.Second, 20*time.Second)
+		n.skew += j
+		n.clk.Set(epoch0.Add(s.now + n.skew))
+		s.logf("clock of %d jumps %v", n.id, j)
+	case "pause":
+		if n.up && !n.paused {
+			d := s.dur(500*time.Millisecond, 6*time.Second)
+			n.paused, n.pauseEnd = true, s.now+d
+			s.logf("pause %d for %v", n.id, d)
+			life := n.life
+			s.after(d, nil, func() {
+				if n.life == life {
+					s.unpause(n)
+				}
+			})
+		}
+	default:
+		panic(fmt.Sprintf("BUG: sim: unknown nemesis %q", kind))
+	}
+}
+
+// crashFor crashes n and restarts it after d.
+func (s *Sim) crashFor(n *node, d time.Duration) {
+	if !n.up {
+		return
+	}
+	s.Stats.Crashes++
+	s.crash(n, s.rng.IntN(2) == 0)
+	s.after(d, nil, func() { s.restart(n) })
+}
+
+func (s *Sim) restart(n *node) {
+	if n.up {
+		return
+	}
+	if err := s.start(n); err != nil {
+		s.fail("restart %d: %v", n.id, err)
+	}
+}
+
+func (s *Sim) isolate(n *node, d time.Duration) {
+	s.logf("isolate %d for %v", n.id, d)
+	for _, m := range s.nodes {
+		if m != n {
+			s.cutFor(n.id, m.id, d)
+			s.cutFor(m.id, n.id, d)
+		}
+	}
+}
+
+func (s *Sim) cutFor(a, b int32, d time.Duration) {
+	k := [2]int32{a, b}
+	s.cuts[k] = true
+	s.cutGen++
+	gen := s.cutGen
+	s.cutEnd[k] = gen
+	s.after(d, nil, func() {
+		if s.cutEnd[k] == gen {
+			delete(s.cuts, k)
+		}
+	})
+}
+
+func (s *Sim) unpause(n *node) {
+	if !n.paused {
+		return
+	}
+	n.paused = false
+	s.logf("resume %d", n.id)
+	s.runq = append(s.runq, n.held...)
+	n.held = nil
+	if n.inc != nil {
+		n.inc.dirty = true
+	}
+}
+
+// heal ends every fault: links back, network calm, paused nodes resumed,
+// crashed nodes restarted. Clock skews stay (a jumped clock stays jumped).
+func (s *Sim) heal() {
+	s.logf("heal")
+	clear(s.cuts)
+	s.netc = calmNet
+	for _, n := range s.nodes {
+		s.unpause(n)
+		s.restart(n)
+	}
+	s.settle()
+	s.ck.ackedAfterHeal = map[tp]bool{}
+}

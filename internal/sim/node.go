@@ -1,0 +1,529 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kavka-io/kavka/internal/clock"
+	"github.com/kavka-io/kavka/internal/commitlog"
+	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/raft"
+	"github.com/kavka-io/kavka/internal/replica"
+	"github.com/kavka-io/kavka/internal/vfs"
+)
+
+const (
+	dataDir = "/data"
+	raftDir = "/data/__cluster_metadata-0/raft"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// node is one simulated process: a controller and broker (a raft voter) or
+// a broker only (a raft learner). Its disk and clock survive crashes; the
+// incarnation (everything in memory) does not.
+type node struct {
+	id     int32
+	voter  bool
+	fs     *vfs.MemFS
+	clk    *clock.Fake
+	skew   time.Duration // added to the simulated time by clock jumps
+	up     bool
+	life   int // incarnation number, bumped by every start and crash
+	paused   bool
+	pauseEnd time.Duration
+	held     []*task // tasks woken while paused
+	inc    *incarnation
+	next   int // the voter a broker without a known leader asks next
+}
+
+// tp names a partition.
+type tp struct {
+	topic string
+	part  int32
+}
+
+// incarnation is a node's in-memory state between a start and a crash:
+// the production objects and the glue's own state.
+type incarnation struct {
+	n      *node
+	meta   *metadata.Store
+	raft   *raft.Stepper
+	rm     *replica.Manager
+	logs   map[tp]*commitlog.Log
+	tasks  map[uint64]*task
+	dirty  bool  // raft has work: run Ready
+	epoch  int64 // broker epoch, 0 until registered (server: quorumNode.epoch)
+	live   bool  // the image holds the current registration, unfenced
+	storeQ []*task
+	store  *task // the Store task running (it may hold Store.mu while parked)
+	hwWait map[tp][]hwWaiter
+	lastHW map[tp]int64 // per partition: the HW last seen, for monotonicity
+	lastIm *metadata.Image
+}
+
+type hwWaiter struct {
+	t *task
+	w uint64
+}
+
+// start opens a node from its disk, as a restarted process does, and
+// starts its loops.
+func (s *Sim) start(n *node) error {
+	n.life++
+	n.up, n.paused, n.held = true, false, nil
+	inc := &incarnation{n: n, logs: map[tp]*commitlog.Log{}, tasks: map[uint64]*task{},
+		hwWait: map[tp][]hwWaiter{}, lastHW: map[tp]int64{}}
+	n.inc = inc
+	meta, err := metadata.OpenReplicated(n.fs, dataDir, metadata.Options{ClusterID: "sim", Clock: n.clk, Rand: s.randReader(), Logger: quiet},
+		metadata.QuorumOptions{SessionTimeout: s.cfg.SessionTimeout})
+	if err != nil {
+		return fmt.Errorf("open metadata of node %d: %w", n.id, err)
+	}
+	inc.meta = meta
+	inc.rm = replica.NewManager(replica.Config{
+		NodeID: n.id, ReplicaLagTimeMax: s.cfg.ReplicaLagTimeMax,
+		Transport: fetchTransport{s, inc}, Alter: alterer{s, inc},
+		Notify: func(topic string, p int32) { s.hwMoved(inc, tp{topic, p}) },
+		Clock:  n.clk, Logger: quiet,
+	})
+	st, err := raft.OpenStepper(raft.Config{
+		ID: uint64(n.id), FS: n.fs, Dir: raftDir, Voters: s.voterIDs(),
+		Transport: raftTransport{s, n, n.life}, Apply: meta.ApplyCommitted, Restore: meta.RestoreSnapshot, Snapshot: meta.SnapshotData,
+		SnapshotEntries: 40, CatchUpEntries: 20, ElectionTicks: 10, HeartbeatTicks: 1, Logger: quiet,
+	})
+	if err != nil {
+		return fmt.Errorf("open raft of node %d: %w", n.id, err)
+	}
+	inc.raft = st
+	meta.SetQuorum(simQuorum{s, inc}, nil)
+	im := meta.Subscribe(func(prev, next *metadata.Image) { s.onImage(inc, prev, next) })
+	s.onImage(inc, nil, im)
+	s.logf("start %d (life %d, image offset %d)", n.id, n.life, im.Offset)
+
+	s.every(s.cfg.TickInterval, n, func() { inc.raft.Tick(); inc.dirty = true })
+	if n.voter {
+		s.every(250*time.Millisecond, n, func() { s.storeCall(inc, "controller tick", func() result { return result{err: inc.meta.ControllerTick()} }, nil) })
+	}
+	s.every(s.cfg.ReplicaLagTimeMax/2, n, func() { inc.rm.ShrinkISRs() })
+	s.spawn("broker loop", n, inc, func(t *task) result { s.brokerLoop(t, inc); return result{} }, nil)
+	s.spawn("fetcher", n, inc, func(t *task) result { s.fetchLoop(t, inc); return result{} }, nil)
+	s.spawn("alter sender", n, inc, func(t *task) result { s.alterLoop(t, inc); return result{} }, nil)
+	return nil
+}
+
+// crash stops n at once, as a power loss: its un-fsynced writes are lost
+// (torn: a random prefix of them survives).
+func (s *Sim) crash(n *node, torn bool) {
+	if !n.up {
+		return
+	}
+	inc := n.inc
+	if torn {
+		n.fs = n.fs.CrashCloneTorn(s.rng)
+	} else {
+		n.fs = n.fs.CrashClone()
+	}
+	n.up, n.paused = false, false
+	n.life++
+	n.held = nil
+	s.logf("crash %d (torn %v)", n.id, torn)
+	s.kill(inc)
+	_ = inc.raft.Close() // fails its waiters: they are dead tasks already
+	n.inc = nil
+}
+
+// node returns node id (0: the client).
+func (s *Sim) node(id int32) *node {
+	if id == 0 {
+		return s.client
+	}
+	if id < 1 || int(id) > len(s.nodes) {
+		return nil
+	}
+	return s.nodes[id-1]
+}
+
+func (s *Sim) voterIDs() []uint64 {
+	var ids []uint64
+	for _, n := range s.nodes {
+		if n.voter {
+			ids = append(ids, uint64(n.id))
+		}
+	}
+	return ids
+}
+
+// readyAll runs the raft Ready loop of every node with work, in id order;
+// it reports whether any had.
+func (s *Sim) readyAll() bool {
+	did := false
+	for _, n := range s.nodes {
+		inc := n.inc
+		if !n.up || n.paused || inc == nil || !inc.dirty {
+			continue
+		}
+		inc.dirty = false
+		did = true
+		if err := inc.raft.Ready(); err != nil {
+			s.fail("raft of node %d: %v", n.id, err)
+		}
+	}
+	return did
+}
+
+// raftTransport sends a node's raft messages over the simulated network.
+type raftTransport struct {
+	s    *Sim
+	n    *node
+	life int
+}
+
+func (r raftTransport) Send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		m := proto.Clone(m).(*raftpb.Message)
+		to := r.s.node(int32(m.GetTo()))
+		if to == nil || to == r.s.client {
+			continue
+		}
+		r.s.send(r.n.id, to.id, "raft "+m.GetType().String(), func() {
+			if inc := to.inc; inc != nil {
+				inc.raft.Step(m)
+				inc.dirty = true
+			}
+		})
+	}
+}
+
+// simQuorum is metadata.Quorum over the node's raft Stepper: a call parks
+// the Store task until raft answers (server: raftQuorum).
+type simQuorum struct {
+	s   *Sim
+	inc *incarnation
+}
+
+func (q simQuorum) Propose(_ context.Context, data []byte) (uint64, error) {
+	r := q.raftCall(func(done func(uint64, error)) func() { return q.inc.raft.Propose(data, done) })
+	var nl *raft.NotLeaderError
+	if errors.As(r.err, &nl) && !nl.Indeterminate {
+		return 0, fmt.Errorf("%w: %w", metadata.ErrNotController, r.err)
+	}
+	idx, _ := r.val.(uint64)
+	return idx, r.err
+}
+
+func (q simQuorum) ReadIndex(context.Context) (uint64, error) {
+	r := q.raftCall(func(done func(uint64, error)) func() { return q.inc.raft.ReadIndex(done) })
+	idx, _ := r.val.(uint64)
+	return idx, r.err
+}
+
+func (q simQuorum) AddLearner(_ context.Context, id int32, _ string) error {
+	st := q.inc.raft.Status()
+	if slices.Contains(st.Voters, uint64(id)) || slices.Contains(st.Learners, uint64(id)) {
+		return nil
+	}
+	return q.raftCall(func(done func(uint64, error)) func() { return q.inc.raft.AddLearner(uint64(id), done) }).err
+}
+
+// raftCall parks the running task on a raft request; the request times out
+// as the Store's request context would.
+func (q simQuorum) raftCall(req func(done func(uint64, error)) func()) result {
+	s := q.s
+	return s.await(func(t *task, w uint64) {
+		cancel := req(func(idx uint64, err error) { s.wake(t, w, result{val: idx, err: err}) })
+		q.inc.dirty = true
+		s.deadline(t, w, s.cfg.RequestTimeout, cancel)
+	})
+}
+
+func (q simQuorum) Status() metadata.QuorumStatus {
+	st := q.inc.raft.Status()
+	out := metadata.QuorumStatus{NodeID: int32(st.ID), Leader: -1, Term: st.Term, IsLeader: st.Leader == st.ID && st.Role == "leader",
+		Commit: st.Commit, Applied: st.Applied}
+	if st.Leader != 0 {
+		out.Leader = int32(st.Leader)
+	}
+	for _, v := range st.Voters {
+		out.Voters = append(out.Voters, int32(v))
+	}
+	for _, v := range st.Learners {
+		out.Learners = append(out.Learners, int32(v))
+	}
+	return out
+}
+
+// storeCall runs fn (a Store mutation) as a task on inc's node, one at a
+// time per node: a parked Store task may hold Store.mu. done, if set, gets
+// the result. A node with a long queue refuses at once (busy).
+func (s *Sim) storeCall(inc *incarnation, name string, fn func() result, done func(result)) {
+	if len(inc.storeQ) >= 8 {
+		if done != nil {
+			done(result{err: errors.New("sim: controller busy")})
+		}
+		return
+	}
+	t := &task{s: s, name: name, node: inc.n, inc: inc, resume: make(chan result)}
+	t.fn = func(*task) result { return fn() }
+	t.onExit = func(r result) {
+		inc.store = nil
+		if done != nil {
+			done(r)
+		}
+		s.nextStore(inc)
+	}
+	inc.storeQ = append(inc.storeQ, t)
+	s.nextStore(inc)
+}
+
+func (s *Sim) nextStore(inc *incarnation) {
+	if inc.store != nil || len(inc.storeQ) == 0 || !inc.n.up || inc.n.inc != inc {
+		return
+	}
+	t := inc.storeQ[0]
+	inc.storeQ = inc.storeQ[1:]
+	inc.store = s.spawn(t.name, t.node, inc, t.fn, t.onExit)
+}
+
+// controllerOf returns the node a broker sends controller requests to: the
+// raft leader it knows, else the voters in turn (server: toController).
+func (s *Sim) controllerOf(inc *incarnation) int32 {
+	if l := inc.raft.Status().Leader; l != 0 {
+		return int32(l)
+	}
+	voters := s.voterIDs()
+	inc.n.next = (inc.n.next + 1) % len(voters)
+	return int32(voters[inc.n.next])
+}
+
+// toController sends a Store call to the active controller and parks the
+// running task until it answers (or the request is lost).
+func (s *Sim) toController(inc *incarnation, name string, fn func(ctl *incarnation) result) result {
+	to := s.controllerOf(inc)
+	return s.rpc(inc.n.id, to, name, s.cfg.RPCTimeout, func(reply func(result)) {
+		ctl := s.node(to).inc
+		s.storeCall(ctl, name, func() result { return fn(ctl) }, reply)
+	})
+}
+
+// brokerLoop registers the broker and heartbeats (server: brokerLoop).
+func (s *Sim) brokerLoop(t *task, inc *incarnation) {
+	n := inc.n
+	for !t.dead {
+		if inc.epoch == 0 {
+			r := s.toController(inc, "register", func(ctl *incarnation) result {
+				reg := metadata.BrokerRegistration{Broker: metadata.Broker{NodeID: n.id, Host: "sim", Port: 9092}}
+				if !n.voter {
+					reg.RaftAddr = fmt.Sprintf("raft-%d", n.id)
+				}
+				e, err := ctl.meta.RegisterBroker(reg)
+				return result{val: e, err: err}
+			})
+			if r.err != nil {
+				_ = s.sleep(200 * time.Millisecond)
+				continue
+			}
+			inc.epoch = r.val.(int64)
+			s.logf("node %d registered, epoch %d", n.id, inc.epoch)
+		}
+		hb := metadata.Heartbeat{NodeID: n.id, Epoch: inc.epoch, MetadataOffset: inc.meta.Image().Offset}
+		r := s.toController(inc, "heartbeat", func(ctl *incarnation) result {
+			res, err := ctl.meta.BrokerHeartbeat(hb)
+			return result{val: res, err: err}
+		})
+		switch {
+		case errors.Is(r.err, metadata.ErrStaleBrokerEpoch):
+			s.logf("node %d: epoch %d stale, registering again", n.id, inc.epoch)
+			inc.epoch = 0
+			continue
+		case r.err != nil:
+			_ = s.sleep(100 * time.Millisecond)
+			continue
+		}
+		wait := s.cfg.HeartbeatInterval
+		if r.val.(metadata.HeartbeatResult).IsFenced {
+			wait = min(wait, 100*time.Millisecond)
+		}
+		_ = s.sleep(wait)
+	}
+}
+
+// fetchLoop runs the follower fetches (server: replica.Manager.Run's
+// fetchers, one source after the other), with maxWait 0: an idle round
+// sleeps instead of long-polling.
+func (s *Sim) fetchLoop(t *task, inc *incarnation) {
+	for !t.dead {
+		srcs := inc.rm.Sources()
+		slices.Sort(srcs)
+		progress := false
+		for _, src := range srcs {
+			p, _ := replica.FetchOnce(context.Background(), inc.rm, src, fetchTransport{s, inc}, 0)
+			progress = progress || p
+		}
+		if progress {
+			_ = s.sleep(time.Millisecond)
+		} else {
+			_ = s.sleep(s.cfg.FetchIdle)
+		}
+	}
+}
+
+// alterLoop sends the queued AlterPartition proposals (server:
+// replica.Manager.Run's sender).
+func (s *Sim) alterLoop(t *task, inc *incarnation) {
+	for !t.dead {
+		inc.rm.SendAlters(context.Background())
+		_ = s.sleep(50 * time.Millisecond)
+	}
+}
+
+// fetchTransport delivers a follower's Fetch to the leader's
+// ServeReplicaFetch (server: replica.TCPTransport and the Fetch handler).
+type fetchTransport struct {
+	s   *Sim
+	inc *incarnation
+}
+
+func (f fetchTransport) Fetch(_ context.Context, broker int32, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	s, from := f.s, f.inc.n.id
+	sortFetch(req)
+	r := s.rpc(from, broker, "fetch", s.cfg.RPCTimeout, func(reply func(result)) {
+		dst := s.node(broker).inc
+		reply(result{val: dst.rm.ServeReplicaFetch(context.Background(), from, req, nil)})
+	})
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.val.(*kmsg.FetchResponse), nil
+}
+
+// sortFetch orders a fetch's partitions (the replica manager builds it
+// from a map), so that the leader serves them, and proposes ISR changes, in
+// an order the seed fixes.
+func sortFetch(req *kmsg.FetchRequest) {
+	slices.SortFunc(req.Topics, func(a, b kmsg.FetchRequestTopic) int {
+		switch {
+		case a.Topic < b.Topic:
+			return -1
+		case a.Topic > b.Topic:
+			return 1
+		}
+		return 0
+	})
+	for i := range req.Topics {
+		slices.SortFunc(req.Topics[i].Partitions, func(a, b kmsg.FetchRequestTopicPartition) int { return int(a.Partition - b.Partition) })
+	}
+}
+
+// alterer is the broker's ISRChanger: AlterPartition to the active
+// controller (server: storeAlter, forwarded to the controller).
+type alterer struct {
+	s   *Sim
+	inc *incarnation
+}
+
+func (a alterer) AlterPartition(_ context.Context, req replica.AlterPartitionRequest) error {
+	r := a.s.toController(a.inc, "alter partition", func(ctl *incarnation) result {
+		return result{err: ctl.meta.AlterPartition(req.Topic, req.Partition, req.LeaderID, req.LeaderEpoch, req.PartitionEpoch, req.NewISR)}
+	})
+	err := r.err
+	if errors.Is(err, metadata.ErrStalePartitionState) || errors.Is(err, metadata.ErrIneligibleReplica) || errors.Is(err, metadata.ErrUnknownTopic) {
+		return fmt.Errorf("%w: %w", replica.ErrStaleState, err)
+	}
+	if err == nil {
+		a.s.logf("node %d: ISR of %s-%d → %v (epochs %d/%d)", a.inc.n.id, req.Topic, req.Partition, req.NewISR, req.LeaderEpoch, req.PartitionEpoch)
+	}
+	return err
+}
+
+// onImage is the node's metadata subscriber: it runs the checks on the
+// image and gives every local replica its state (server: syncReplicas).
+func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
+	s.checkImage(inc, prev, next)
+	inc.lastIm = next
+	n := inc.n
+	r := next.Registration(n.id)
+	live := inc.epoch > 0 && r != nil && r.Epoch == inc.epoch && !r.Fenced
+	relive := live != inc.live
+	inc.live = live
+	for _, name := range next.TopicNames() {
+		t := next.Topic(name)
+		for i := range t.Partitions {
+			mp := &t.Partitions[i]
+			if !slices.Contains(mp.Replicas, n.id) {
+				continue
+			}
+			k := tp{name, mp.Index}
+			if prev != nil && !relive {
+				if pt := prev.Topic(name); pt != nil && pt.ID == t.ID && i < len(pt.Partitions) && samePartition(&pt.Partitions[i], mp) &&
+					inc.rm.Partition(name, mp.Index) != nil {
+					continue
+				}
+			}
+			l, err := s.log(inc, k)
+			if err != nil {
+				s.fail("open log %s-%d on node %d: %v", name, mp.Index, n.id, err)
+				continue
+			}
+			leader := mp.Leader
+			if leader == n.id && !live {
+				leader = -1
+			}
+			if err := inc.rm.Apply(name, mp.Index, l, replica.State{Leader: leader, LeaderEpoch: mp.LeaderEpoch,
+				PartitionEpoch: mp.PartitionEpoch, Replicas: mp.Replicas, ISR: mp.ISR}); err != nil {
+				s.fail("apply %s-%d on node %d: %v", name, mp.Index, n.id, err)
+			}
+			s.hwMoved(inc, k) // waiters re-check their leadership
+		}
+	}
+}
+
+func samePartition(a, b *metadata.Partition) bool {
+	return a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch && a.PartitionEpoch == b.PartitionEpoch &&
+		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR)
+}
+
+// log returns the partition's local log, opening (and recovering) it.
+func (s *Sim) log(inc *incarnation, k tp) (*commitlog.Log, error) {
+	if l := inc.logs[k]; l != nil {
+		return l, nil
+	}
+	cfg := commitlog.DefaultConfig()
+	cfg.SegmentBytes = 8 << 10
+	l, err := commitlog.Open(inc.n.fs, fmt.Sprintf("%s/%s-%d", dataDir, k.topic, k.part), cfg, commitlog.Options{Clock: inc.n.clk, Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	inc.logs[k] = l
+	return l, nil
+}
+
+// hwMoved wakes the produce requests waiting on a partition of inc.
+func (s *Sim) hwMoved(inc *incarnation, k tp) {
+	ws := inc.hwWait[k]
+	delete(inc.hwWait, k)
+	for _, w := range ws {
+		s.wake(w.t, w.w, result{})
+	}
+}
+
+// randReader is the metadata store's source of ids, from the seed.
+func (s *Sim) randReader() io.Reader { return rngReader{s} }
+
+type rngReader struct{ s *Sim }
+
+func (r rngReader) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = byte(r.s.rng.Uint32())
+	}
+	return len(b), nil
+}
