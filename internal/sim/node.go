@@ -32,18 +32,18 @@ var quiet = slog.New(slog.DiscardHandler)
 // a broker only (a raft learner). Its disk and clock survive crashes; the
 // incarnation (everything in memory) does not.
 type node struct {
-	id     int32
-	voter  bool
-	fs     *vfs.MemFS
-	clk    *clock.Fake
-	skew   time.Duration // added to the simulated time by clock jumps
-	up     bool
-	life   int // incarnation number, bumped by every start and crash
+	id       int32
+	voter    bool
+	fs       *vfs.MemFS
+	clk      *clock.Fake
+	skew     time.Duration // added to the simulated time by clock jumps
+	up       bool
+	life     int // incarnation number, bumped by every start and crash
 	paused   bool
 	pauseEnd time.Duration
 	held     []*task // tasks woken while paused
-	inc    *incarnation
-	next   int // the voter a broker without a known leader asks next
+	inc      *incarnation
+	next     int // the voter a broker without a known leader asks next
 }
 
 // tp names a partition.
@@ -112,7 +112,9 @@ func (s *Sim) start(n *node) error {
 
 	s.every(s.cfg.TickInterval, n, func() { inc.raft.Tick(); inc.dirty = true })
 	if n.voter {
-		s.every(250*time.Millisecond, n, func() { s.storeCall(inc, "controller tick", func() result { return result{err: inc.meta.ControllerTick()} }, nil) })
+		s.every(250*time.Millisecond, n, func() {
+			s.storeCall(inc, "controller tick", func() result { return result{err: inc.meta.ControllerTick()} }, nil)
+		})
 	}
 	s.every(s.cfg.ReplicaLagTimeMax/2, n, func() { inc.rm.ShrinkISRs() })
 	s.spawn("broker loop", n, inc, func(t *task) result { s.brokerLoop(t, inc); return result{} }, nil)

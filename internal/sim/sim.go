@@ -16,9 +16,9 @@ import (
 // Config shapes one simulation run. Zero fields take the defaults of
 // DefaultConfig.
 type Config struct {
-	Voters   int // controllers (and brokers): raft voters
-	Learners int // broker-only nodes: raft learners
-	Topics   int // topics of Partitions partitions each, RF 3, min.insync.replicas 2
+	Voters     int // controllers (and brokers): raft voters
+	Learners   int // broker-only nodes: raft learners
+	Topics     int // topics of Partitions partitions each, RF 3, min.insync.replicas 2
 	Partitions int
 
 	FaultTime time.Duration // how long faults and writes run
@@ -81,12 +81,12 @@ type Sim struct {
 	sent, dropped int
 
 	// workload and checker state
-	ck      checker
+	ck          checker
 	why         string        // the first unmet convergence condition
 	workloadEnd time.Duration // writes and reads stop here
-	trace   []string
-	failure string
-	Stats   Stats
+	trace       []string
+	failure     string
+	Stats       Stats
 }
 
 // Stats are counters of one run, to see that a run did something.
