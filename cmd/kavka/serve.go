@@ -79,7 +79,11 @@ func newServeCmd() *cobra.Command {
 				}
 			}
 
-			srv, err := server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv()})
+			fsys, err := fsFromEnv(&cfg, logger)
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv(), FS: fsys})
 			if err != nil {
 				return err
 			}
