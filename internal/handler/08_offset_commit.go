@@ -73,9 +73,9 @@ func (h *Handlers) offsetCommit(ctx context.Context, rc *RequestContext, req *km
 			case unknown[tp]:
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case err != nil:
-				rp.ErrorCode = groupErrorCode(err)
+				rp.ErrorCode = errorCode(err)
 			default:
-				rp.ErrorCode = groupErrorCode(errs[tp])
+				rp.ErrorCode = errorCode(errs[tp])
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

@@ -89,7 +89,7 @@ func (h *Handlers) fetchGroupOffsets(ctx context.Context, rc *RequestContext, gr
 	}
 	if err != nil {
 		h.logGroupError(ctx, rc, "offset fetch", grp, err)
-		return nil, groupErrorCode(err)
+		return nil, errorCode(err)
 	}
 	if topics == nil {
 		topics = make(map[string][]int32)

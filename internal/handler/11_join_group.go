@@ -24,7 +24,7 @@ func (h *Handlers) joinGroup(ctx context.Context, rc *RequestContext, req *kmsg.
 	resp.Generation = -1
 	gc, err := h.groups()
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		return resp
 	}
 	jr := group.JoinRequest{
@@ -46,7 +46,7 @@ func (h *Handlers) joinGroup(ctx context.Context, rc *RequestContext, req *kmsg.
 		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}
 	r := gc.JoinGroup(ctx, jr)
-	resp.ErrorCode = groupErrorCode(r.Err)
+	resp.ErrorCode = errorCode(r.Err)
 	resp.MemberID = r.MemberID
 	if r.Err != nil {
 		h.logGroupError(ctx, rc, "join group", req.Group, r.Err)

@@ -21,7 +21,7 @@ func (h *Handlers) heartbeat(ctx context.Context, rc *RequestContext, req *kmsg.
 			Group: req.Group, MemberID: req.MemberID, InstanceID: groupDeref(req.InstanceID), Generation: req.Generation,
 		})
 	}
-	resp.ErrorCode = groupErrorCode(err)
+	resp.ErrorCode = errorCode(err)
 	h.logGroupError(ctx, rc, "heartbeat", req.Group, err)
 	return resp
 }

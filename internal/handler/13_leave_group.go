@@ -18,7 +18,7 @@ func (h *Handlers) leaveGroup(ctx context.Context, rc *RequestContext, req *kmsg
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	gc, err := h.groups()
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		return resp
 	}
 	var leaving []group.LeaveMember
@@ -31,17 +31,17 @@ func (h *Handlers) leaveGroup(ctx context.Context, rc *RequestContext, req *kmsg
 	}
 	errs, err := gc.LeaveGroup(ctx, req.Group, leaving)
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		h.logGroupError(ctx, rc, "leave group", req.Group, err)
 		return resp
 	}
 	if req.Version < 3 {
-		resp.ErrorCode = groupErrorCode(errs[0])
+		resp.ErrorCode = errorCode(errs[0])
 		return resp
 	}
 	for i, m := range req.Members {
 		rm := kmsg.NewLeaveGroupResponseMember()
-		rm.MemberID, rm.InstanceID, rm.ErrorCode = m.MemberID, m.InstanceID, groupErrorCode(errs[i])
+		rm.MemberID, rm.InstanceID, rm.ErrorCode = m.MemberID, m.InstanceID, errorCode(errs[i])
 		resp.Members = append(resp.Members, rm)
 	}
 	return resp

@@ -18,7 +18,7 @@ func (h *Handlers) syncGroup(ctx context.Context, rc *RequestContext, req *kmsg.
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	gc, err := h.groups()
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		return resp
 	}
 	sr := group.SyncRequest{
@@ -37,7 +37,7 @@ func (h *Handlers) syncGroup(ctx context.Context, rc *RequestContext, req *kmsg.
 	}
 	r := gc.SyncGroup(ctx, sr)
 	if r.Err != nil {
-		resp.ErrorCode = groupErrorCode(r.Err)
+		resp.ErrorCode = errorCode(r.Err)
 		h.logGroupError(ctx, rc, "sync group", req.Group, r.Err)
 		return resp
 	}

@@ -27,13 +27,13 @@ func (h *Handlers) describeGroups(ctx context.Context, rc *RequestContext, req *
 			g.AuthorizedOperations = groupOperations
 		}
 		if gerr != nil {
-			g.ErrorCode = groupErrorCode(gerr)
+			g.ErrorCode = errorCode(gerr)
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
 		sum, err := gc.DescribeGroup(ctx, name)
 		if err != nil {
-			g.ErrorCode = groupErrorCode(err)
+			g.ErrorCode = errorCode(err)
 			h.logGroupError(ctx, rc, "describe groups", name, err)
 			resp.Groups = append(resp.Groups, g)
 			continue

@@ -20,7 +20,7 @@ func (h *Handlers) listGroups(ctx context.Context, rc *RequestContext, req *kmsg
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	gc, err := h.groups()
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		return resp
 	}
 	groups, err := gc.ListGroups(ctx)
@@ -28,7 +28,7 @@ func (h *Handlers) listGroups(ctx context.Context, rc *RequestContext, req *kmsg
 		// Kafka answers with the groups it has and COORDINATOR_LOAD_IN_PROGRESS
 		// while partitions load; a partition that failed to load is the same
 		// to a client: retry later.
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		h.logGroupError(ctx, rc, "list groups", "", err)
 	}
 	var states []group.State

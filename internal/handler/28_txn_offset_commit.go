@@ -56,7 +56,7 @@ func (h *Handlers) txnOffsetCommit(ctx context.Context, _ *RequestContext, req *
 	if err == nil {
 		err = c.CommitOffsets(ctx, r)
 	}
-	code := groupErrorCode(err)
+	code := errorCode(err)
 	if code == kerr.ProducerFenced.Code && req.Version < 2 {
 		code = kerr.InvalidProducerEpoch.Code
 	}

@@ -23,7 +23,7 @@ func (h *Handlers) deleteGroups(ctx context.Context, rc *RequestContext, req *km
 		if err == nil {
 			err = gc.DeleteGroup(ctx, name)
 		}
-		g.ErrorCode = groupErrorCode(err)
+		g.ErrorCode = errorCode(err)
 		h.logGroupError(ctx, rc, "delete groups", name, err)
 		resp.Groups = append(resp.Groups, g)
 	}

@@ -33,7 +33,7 @@ func (h *Handlers) electLeaders(_ context.Context, _ *RequestContext, req *kmsg.
 	}
 	res, err := h.deps.Meta.ElectLeaders(req.ElectionType == 1, parts)
 	if err != nil {
-		code := clusterErrorCode(err)
+		code := errorCode(err)
 		if req.Version >= 1 {
 			resp.ErrorCode = code
 		}
@@ -67,7 +67,7 @@ func (h *Handlers) electLeaders(_ context.Context, _ *RequestContext, req *kmsg.
 			rp := kmsg.NewElectLeadersResponseTopicPartition()
 			rp.Partition = i
 			if err := res[name][i]; err != nil {
-				rp.ErrorCode = clusterErrorCode(err)
+				rp.ErrorCode = errorCode(err)
 				var me *metadata.Error
 				if errors.As(err, &me) {
 					rp.ErrorMessage = strp(me.Msg)

@@ -53,7 +53,7 @@ func (h *Handlers) alterPartitionReassignments(_ context.Context, _ *RequestCont
 	if len(reqs) > 0 {
 		var err error
 		if res, err = h.deps.Meta.AlterReassignments(reqs); err != nil {
-			resp.ErrorCode = clusterErrorCode(err)
+			resp.ErrorCode = errorCode(err)
 			var me *metadata.Error
 			if errors.As(err, &me) {
 				resp.ErrorMessage = strp(me.Msg)
@@ -86,7 +86,7 @@ func (h *Handlers) alterPartitionReassignments(_ context.Context, _ *RequestCont
 			rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 			rp.Partition = i
 			if err := res[name][i]; err != nil {
-				rp.ErrorCode = clusterErrorCode(err)
+				rp.ErrorCode = errorCode(err)
 				var me *metadata.Error
 				if errors.As(err, &me) {
 					rp.ErrorMessage = strp(me.Msg)

@@ -19,7 +19,7 @@ func (h *Handlers) offsetDelete(ctx context.Context, rc *RequestContext, req *km
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	gc, err := h.groups()
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		return resp
 	}
 	var im *metadata.Image
@@ -36,7 +36,7 @@ func (h *Handlers) offsetDelete(ctx context.Context, rc *RequestContext, req *km
 	}
 	errs, err := gc.DeleteOffsets(ctx, req.Group, tps)
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		h.logGroupError(ctx, rc, "offset delete", req.Group, err)
 		return resp
 	}
@@ -47,7 +47,7 @@ func (h *Handlers) offsetDelete(ctx context.Context, rc *RequestContext, req *km
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
 			if e, ok := errs[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]; ok {
-				rp.ErrorCode = groupErrorCode(e)
+				rp.ErrorCode = errorCode(e)
 			} else {
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}

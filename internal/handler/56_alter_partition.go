@@ -34,7 +34,7 @@ func (h *Handlers) alterPartition(_ context.Context, _ *RequestContext, req *kms
 			sp.Partition = rp.Partition
 			err := h.deps.Meta.AlterPartition(rt.Topic, rp.Partition, req.BrokerID, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR)
 			if err != nil {
-				sp.ErrorCode = clusterErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				if cur := h.deps.Meta.Image().Topic(rt.Topic); cur != nil && sp.ErrorCode == kerr.InvalidUpdateVersion.Code &&
 					int(rp.Partition) < len(cur.Partitions) && cur.Partitions[rp.Partition].LeaderEpoch != rp.LeaderEpoch {
 					sp.ErrorCode = kerr.FencedLeaderEpoch.Code

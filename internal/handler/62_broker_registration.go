@@ -41,7 +41,7 @@ func (h *Handlers) brokerRegistration(_ context.Context, _ *RequestContext, req 
 	}
 	epoch, err := h.deps.Meta.RegisterBroker(reg)
 	if err != nil {
-		resp.ErrorCode = clusterErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		if isUnexpected(resp.ErrorCode) {
 			h.logger().Error("broker registration", "broker", req.BrokerID, "err", err)
 		}

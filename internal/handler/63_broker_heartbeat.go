@@ -25,7 +25,7 @@ func (h *Handlers) brokerHeartbeat(_ context.Context, _ *RequestContext, req *km
 		WantFence: req.WantFence, WantShutdown: req.WantShutdown, LogDirOffline: len(req.OfflineLogDirs) > 0,
 	})
 	if err != nil {
-		resp.ErrorCode = clusterErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		resp.IsFenced = true
 		if isUnexpected(resp.ErrorCode) {
 			h.logger().Error("broker heartbeat", "broker", req.BrokerID, "err", err)

@@ -23,7 +23,7 @@ func (h *Handlers) consumerGroupHeartbeat(ctx context.Context, rc *RequestContex
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 	gc, err := h.groups()
 	if err != nil {
-		resp.ErrorCode = groupErrorCode(err)
+		resp.ErrorCode = errorCode(err)
 		return resp
 	}
 	hr := group.ConsumerHeartbeatRequest{
@@ -50,7 +50,7 @@ func (h *Handlers) consumerGroupHeartbeat(ctx context.Context, rc *RequestContex
 	}
 	r := gc.ConsumerGroupHeartbeat(ctx, hr)
 	if r.Err != nil {
-		resp.ErrorCode = groupErrorCode(r.Err)
+		resp.ErrorCode = errorCode(r.Err)
 		resp.ErrorMessage = errorMessage(r.Err)
 		h.logGroupError(ctx, rc, "consumer group heartbeat", req.Group, r.Err)
 		return resp

@@ -29,7 +29,7 @@ func (h *Handlers) consumerGroupDescribe(ctx context.Context, rc *RequestContext
 			sum, err = gc.DescribeConsumerGroup(ctx, id)
 		}
 		if err != nil {
-			rg.ErrorCode = groupErrorCode(err)
+			rg.ErrorCode = errorCode(err)
 			rg.ErrorMessage = errorMessage(err)
 			h.logGroupError(ctx, rc, "consumer group describe", id, err)
 			resp.Groups = append(resp.Groups, rg)

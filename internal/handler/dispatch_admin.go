@@ -1,13 +1,11 @@
 package handler
 
 import (
-	"context"
 	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kavka-io/kavka/internal/config"
-	"github.com/kavka-io/kavka/internal/metadata"
 )
 
 // adminAPIs serve cluster metadata and administration: topics, configs.
@@ -29,52 +27,13 @@ const (
 	resourceBroker = 4
 )
 
-// metaErrorCode maps an error of the metadata store or of config validation
-// to Kafka's error code. byID selects UNKNOWN_TOPIC_ID for unknown topics.
-func metaErrorCode(err error, byID bool) int16 {
-	var ce *config.ConfigError
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, metadata.ErrUnknownTopic):
-		if byID {
-			return kerr.UnknownTopicID.Code
-		}
-		return kerr.UnknownTopicOrPartition.Code
-	case errors.Is(err, metadata.ErrTopicExists):
-		return kerr.TopicAlreadyExists.Code
-	case errors.Is(err, metadata.ErrInvalidTopic):
-		return kerr.InvalidTopicException.Code
-	case errors.Is(err, metadata.ErrInvalidPartitions):
-		return kerr.InvalidPartitions.Code
-	case errors.Is(err, metadata.ErrInvalidReplicationFactor):
-		return kerr.InvalidReplicationFactor.Code
-	case errors.Is(err, metadata.ErrInvalidReplicaAssignment):
-		return kerr.InvalidReplicaAssignment.Code
-	case errors.Is(err, metadata.ErrInvalidConfig), errors.As(err, &ce):
-		return kerr.InvalidConfig.Code
-	case errors.Is(err, metadata.ErrInvalidRequest):
-		return kerr.InvalidRequest.Code
-	case errors.Is(err, metadata.ErrPolicyViolation):
-		return kerr.PolicyViolation.Code
-	case errors.Is(err, errTopicDeletionDisabled):
-		return kerr.TopicDeletionDisabled.Code
-	case errors.Is(err, metadata.ErrNotController):
-		return kerr.NotController.Code
-	case errors.Is(err, context.DeadlineExceeded):
-		return kerr.RequestTimedOut.Code
-	default:
-		return kerr.UnknownServerError.Code
-	}
-}
-
 // errTopicDeletionDisabled is returned when delete.topic.enable is false.
 var errTopicDeletionDisabled = errors.New("Topic deletion is disabled.") //nolint:staticcheck // Kafka's message, sent to clients
 
 // metaError returns the code and the client message for err. An unexpected
 // error is logged once here and its text is not sent to the client.
 func (h *Handlers) metaError(err error, byID bool, what string) (int16, *string) {
-	code := metaErrorCode(err, byID)
+	code := topicErrorCode(err, byID)
 	if code == 0 {
 		return 0, nil
 	}

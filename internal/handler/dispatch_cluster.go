@@ -1,13 +1,8 @@
 package handler
 
 import (
-	"errors"
 	"net"
 	"strconv"
-
-	"github.com/twmb/franz-go/pkg/kerr"
-
-	"github.com/kavka-io/kavka/internal/metadata"
 )
 
 // clusterAPIs serve the metadata quorum: the inter-broker APIs a broker
@@ -32,37 +27,6 @@ var clusterAPIs = map[int16]api{
 // pushes the metadata log to a learner). Kavka-specific: Kafka's brokers
 // fetch the log instead.
 const RaftListenerName = "KAVKA_RAFT"
-
-// clusterErrorCode maps the controller's errors to Kafka's codes.
-func clusterErrorCode(err error) int16 {
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, metadata.ErrNotController):
-		return kerr.NotController.Code
-	case errors.Is(err, metadata.ErrStaleBrokerEpoch):
-		return kerr.StaleBrokerEpoch.Code
-	case errors.Is(err, metadata.ErrStalePartitionState):
-		return kerr.InvalidUpdateVersion.Code
-	case errors.Is(err, metadata.ErrIneligibleReplica):
-		return kerr.IneligibleReplica.Code
-	case errors.Is(err, metadata.ErrElectionNotNeeded):
-		return kerr.ElectionNotNeeded.Code
-	case errors.Is(err, metadata.ErrPreferredLeaderNotAvailable):
-		return kerr.PreferredLeaderNotAvailable.Code
-	case errors.Is(err, metadata.ErrEligibleLeadersNotAvailable):
-		return kerr.EligibleLeadersNotAvailable.Code
-	case errors.Is(err, metadata.ErrUnknownTopic):
-		return kerr.UnknownTopicOrPartition.Code
-	case errors.Is(err, metadata.ErrNoReassignment):
-		return kerr.NoReassignmentInProgress.Code
-	default:
-		if code := metaErrorCode(err, false); code != kerr.UnknownServerError.Code {
-			return code // INVALID_REPLICA_ASSIGNMENT, INVALID_REPLICATION_FACTOR, …
-		}
-		return errorCode(err)
-	}
-}
 
 func joinHostPort(host string, port int32) string {
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/kavka-io/kavka/internal/group"
 )
 
@@ -41,49 +39,9 @@ func (h *Handlers) groups() (*group.Coordinator, error) {
 	return h.deps.Groups, nil
 }
 
-// groupErrorCode maps the group coordinator's errors to Kafka's codes and
-// defers to errorCode for the rest.
-func groupErrorCode(err error) int16 {
-	for _, e := range []struct {
-		err  error
-		code int16
-	}{
-		{group.ErrUnknownMember, kerr.UnknownMemberID.Code},
-		{group.ErrIllegalGeneration, kerr.IllegalGeneration.Code},
-		{group.ErrInconsistentProtocol, kerr.InconsistentGroupProtocol.Code},
-		{group.ErrRebalanceInProgress, kerr.RebalanceInProgress.Code},
-		{group.ErrMemberIDRequired, kerr.MemberIDRequired.Code},
-		{group.ErrFencedInstanceID, kerr.FencedInstanceID.Code},
-		{group.ErrInvalidSessionTimeout, kerr.InvalidSessionTimeout.Code},
-		{group.ErrGroupMaxSize, kerr.GroupMaxSizeReached.Code},
-		{group.ErrInvalidGroupID, kerr.InvalidGroupID.Code},
-		{group.ErrNotCoordinator, kerr.NotCoordinator.Code},
-		{group.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
-		{errNoGroups, kerr.CoordinatorNotAvailable.Code},
-		{group.ErrGroupNotFound, kerr.GroupIDNotFound.Code},
-		{group.ErrNonEmptyGroup, kerr.NonEmptyGroup.Code},
-		{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic.Code},
-		{group.ErrMetadataTooLarge, kerr.OffsetMetadataTooLarge.Code},
-		{group.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition.Code},
-		{group.ErrRequestTimedOut, kerr.RequestTimedOut.Code},
-		{group.ErrInvalidRequest, kerr.InvalidRequest.Code},
-		{group.ErrUnsupportedVersion, kerr.UnsupportedVersion.Code},
-		{group.ErrUnsupportedAssignor, kerr.UnsupportedAssignor.Code},
-		{group.ErrFencedMemberEpoch, kerr.FencedMemberEpoch.Code},
-		{group.ErrStaleMemberEpoch, kerr.StaleMemberEpoch.Code},
-		{group.ErrUnreleasedInstanceID, kerr.UnreleasedInstanceID.Code},
-		{group.ErrInvalidRegex, kerr.InvalidRegularExpression.Code},
-	} {
-		if errors.Is(err, e.err) {
-			return e.code
-		}
-	}
-	return errorCode(err)
-}
-
 // logGroupError logs an error the client cannot act on, once.
 func (h *Handlers) logGroupError(ctx context.Context, rc *RequestContext, api, grp string, err error) {
-	if code := groupErrorCode(err); isUnexpected(code) {
+	if code := errorCode(err); isUnexpected(code) {
 		h.logger().ErrorContext(ctx, api, "group", grp, "peer", rc.Peer, "err", err)
 	}
 }

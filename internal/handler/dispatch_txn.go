@@ -42,34 +42,6 @@ func (h *Handlers) txnCoordinator() (*txn.Coordinator, error) {
 	return h.deps.Txn, nil
 }
 
-// txnErrorCode maps the errors of internal/txn and of the commit log's
-// producer state; errorCode calls it for errors it does not know.
-func txnErrorCode(err error) (int16, bool) {
-	for _, e := range []struct {
-		err  error
-		code int16
-	}{
-		{txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout.Code},
-		{txn.ErrConcurrentTransactions, kerr.ConcurrentTransactions.Code},
-		{txn.ErrProducerFenced, kerr.ProducerFenced.Code},
-		{txn.ErrInvalidMapping, kerr.InvalidProducerIDMapping.Code},
-		{txn.ErrInvalidTxnState, kerr.InvalidTxnState.Code},
-		{txn.ErrNotCoordinator, kerr.NotCoordinator.Code},
-		{txn.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
-		{txn.ErrInvalidRequest, kerr.InvalidRequest.Code},
-		{errNoTxn, kerr.CoordinatorNotAvailable.Code},
-		{commitlog.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
-		{commitlog.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
-		{commitlog.ErrInvalidTxnState, kerr.InvalidTxnState.Code},
-		{commitlog.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced.Code},
-	} {
-		if errors.Is(err, e.err) {
-			return e.code, true
-		}
-	}
-	return 0, false
-}
-
 // appendProduce appends a client batch with the producer checks of the
 // commit log; a transactional batch opening a transaction on the partition
 // is verified with the coordinator first (KIP-890 part 1, RELIABILITY row
