@@ -231,6 +231,7 @@ func (q *quorumNode) shutdown() {
 			res, err := q.heartbeat(ctx, true)
 			if err == nil && res.ShouldShutdown {
 				q.logger.Info("controlled shutdown: leaderships moved")
+				q.awaitLeadershipsReplayed(ctx)
 				break
 			}
 			sleepCtx(ctx, 100*time.Millisecond)
@@ -257,6 +258,31 @@ func (q *quorumNode) shutdown() {
 	} else {
 		q.logger.Info("controlled shutdown: quorum leadership handed over", "to", to)
 	}
+}
+
+// awaitLeadershipsReplayed waits, bounded by ctx, until this broker's own
+// metadata image shows that it leads nothing. The controller answers
+// ShouldShutdown once the move is committed, possibly before this broker
+// has replayed it; raft must keep running until then, so that the
+// replicas see the leader change and acks=all produces waiting on them are
+// answered NOT_LEADER_OR_FOLLOWER at once (Kafka completes delayed produces
+// on a leader change) instead of at their request timeout.
+func (q *quorumNode) awaitLeadershipsReplayed(ctx context.Context) {
+	for leadsAny(q.meta.Image(), q.cfg.NodeID) && ctx.Err() == nil {
+		sleepCtx(ctx, 10*time.Millisecond)
+	}
+}
+
+// leadsAny reports whether id leads a partition in im.
+func leadsAny(im *metadata.Image, id int32) bool {
+	for _, name := range im.TopicNames() {
+		for _, p := range im.Topic(name).Partitions {
+			if p.Leader == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
