@@ -19,7 +19,7 @@ func init() {
 
 // combinedNemesis runs a random schedule from the seed (Jepsen's
 // combined nemesis): every 2-5 s one of kill, isolate, heal, skew, jump or
-// strobe, at most one node dead or isolated at a time (a majority always
+// strobe (starting with a kill), at most one node dead or isolated at a time (a majority always
 // up), for 25 s (soak: 300 s); then everything back.
 func combinedNemesis(r *run) {
 	d := 25 * time.Second
@@ -29,9 +29,13 @@ func combinedNemesis(r *run) {
 	var down *node     // killed, not restarted yet
 	var isolated *node // cut off from the other nodes
 	end := time.Now().Add(d)
-	for time.Now().Before(end) && r.ctx.Err() == nil {
+	for i := 0; time.Now().Before(end) && r.ctx.Err() == nil; i++ {
 		nd := pick(r.rng, r.c.nodes)
-		switch k := r.rng.IntN(6); {
+		k := r.rng.IntN(6)
+		if i == 0 {
+			k = 0 // every schedule has a kill
+		}
+		switch {
 		case k == 0 && down == nil && isolated == nil:
 			r.nemesis("kill", "node %d", nd.ID)
 			nd.kill()
