@@ -37,13 +37,17 @@ const (
 	// DefaultLogDirProbeInterval is how often a failed log directory is
 	// probed.
 	DefaultLogDirProbeInterval = 5 * time.Second
-	// logDirRecentStart: a directory that fails this soon after the start
-	// is probed first after logDirSlowProbes intervals, so that a fault a
-	// probe cannot see (a file size limit, a disk that fails under load)
-	// restarts the broker at most about twice a minute.
+	// logDirRecentStart: in a process started by Reexec, a directory that
+	// fails again this soon is probed first after logDirSlowProbes
+	// intervals, so that a fault the probe cannot see (a file size limit, a
+	// disk that fails only under load) restarts the broker at most about
+	// twice a minute.
 	logDirRecentStart = time.Minute
 	logDirSlowProbes  = 6
 	logDirProbeName   = ".kavka-log-dir-probe"
+	// EnvLogDirRestart is set in the environment of a process started by
+	// Reexec.
+	EnvLogDirRestart = "KAVKA_LOG_DIR_RESTART"
 )
 
 // logDirState is the health of the broker's log directory.
@@ -116,8 +120,8 @@ func (s *Server) watchLogDir(ctx context.Context) error {
 		every = DefaultLogDirProbeInterval
 	}
 	wait := every
-	if time.Since(s.started) < logDirRecentStart {
-		wait = logDirSlowProbes * every
+	if os.Getenv(EnvLogDirRestart) != "" && time.Since(s.started) < logDirRecentStart {
+		wait = logDirSlowProbes * every // the last recovery did not last
 	}
 	s.logger.Warn("probing the failed log directory", "dir", s.cfg.DataDir, "first_in", wait, "every", every)
 	for {
@@ -162,10 +166,14 @@ func probeLogDir(fsys vfs.FS, dir string) error {
 }
 
 // Reexec replaces the process with a new run of the same executable, with
-// the same arguments and environment (after Run returned ErrRestart).
-// It returns only on error.
+// the same arguments and environment plus EnvLogDirRestart (after Run
+// returned ErrRestart). It returns only on error.
 func Reexec() error {
-	if err := syscall.Exec("/proc/self/exe", os.Args, os.Environ()); err != nil {
+	env := os.Environ()
+	if os.Getenv(EnvLogDirRestart) == "" {
+		env = append(env, EnvLogDirRestart+"=1")
+	}
+	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil {
 		return fmt.Errorf("re-execute the broker: %w", err)
 	}
 	return nil
