@@ -475,13 +475,17 @@ var scenarios = []scenario{
 		})
 		limit := max + 16<<10
 		r.nemesis("fsize", "node %d (follower of 0): writes past %d bytes fail", nd.ID, limit)
-		if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), fmt.Sprintf("--fsize=%d", limit)).CombinedOutput(); err != nil {
+		// Only the soft limit: without CAP_SYS_RESOURCE a lowered hard
+		// limit could never be raised again, not even across an exec.
+		if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), fmt.Sprintf("--fsize=%d:unlimited", limit)).CombinedOutput(); err != nil {
 			r.t.Skipf("prlimit: %v %s", err, out)
 		}
 		r.sleep(map[bool]time.Duration{false: 15 * time.Second, true: 45 * time.Second}[*soak])
 		if nd.running() {
 			r.nemesis("fsize", "node %d: unlimited", nd.ID)
-			exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), "--fsize=unlimited").Run()
+			if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(nd.pid()), "--fsize=unlimited").CombinedOutput(); err != nil {
+				r.problem("lift the file size limit: %v %s", err, out)
+			}
 		} else {
 			r.note(fmt.Sprintf("node %d exited on the write error", nd.ID))
 			r.nemesis("start", "node %d", nd.ID)
