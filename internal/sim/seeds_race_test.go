@@ -3,4 +3,4 @@
 package sim
 
 // defaultSeeds under -race, which is about ten times slower.
-const defaultSeeds = 10
+const defaultSeeds = 8

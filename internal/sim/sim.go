@@ -129,7 +129,7 @@ func (s *Sim) Failure() string { return s.failure }
 // Trace returns the last events of the run, oldest first.
 func (s *Sim) Trace() []string { return s.trace }
 
-const traceLen = 60
+const traceLen = 80
 
 func (s *Sim) logf(format string, args ...any) {
 	line := fmt.Sprintf("%9.3fs ", s.now.Seconds()) + fmt.Sprintf(format, args...)

@@ -250,21 +250,23 @@ func (s *Sim) onAck(k tp, leader int32, r result) {
 	}
 }
 
-// read reads a random partition from a random node that acts as its
-// leader, below its high watermark: all of that is committed.
+// read reads a random partition from a node that acts as its leader (a
+// stale one too), below its high watermark: all of that is committed.
 func (s *Sim) read() {
-	n := s.nodes[s.rng.IntN(len(s.nodes))]
 	k := s.partitions()[s.rng.IntN(len(s.partitions()))]
-	if !n.up || n.paused || n.inc == nil {
+	var leaders []*node
+	for _, n := range s.nodes {
+		if n.up && !n.paused && n.inc != nil {
+			if r, _ := s.replicaRole(n.id, k); r == "leader" {
+				leaders = append(leaders, n)
+			}
+		}
+	}
+	if len(leaders) == 0 {
 		return
 	}
+	n := leaders[s.rng.IntN(len(leaders))]
 	p := n.inc.rm.Partition(k.topic, k.part)
-	if p == nil {
-		return
-	}
-	if r, _ := p.Role(); r.String() != "leader" {
-		return
-	}
 	hw := p.HighWatermark()
 	s.Stats.Reads++
 	for off, v := range s.contents(p.Log(), hw) {
