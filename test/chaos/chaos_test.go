@@ -410,7 +410,7 @@ var scenarios = []scenario{
 			r.restart(nd)
 			r.sleep(5 * time.Second)
 		}
-	}, knownAnomalies: map[string]string{"nonmonotonic-poll": "assign consumers re-read 1-2 records after a leader restart; not root-caused, see docs/reliability.md"}},
+	}},
 	{id: "F10b", fault: "torn tail on a follower of partition 0 (restarted within the session timeout), then SIGKILL the leader", partitions: 2, nemesis: func(r *run) {
 		// A replica that lost a suffix must not become leader before it
 		// has re-synced (KIP-903's stale-broker-epoch case).
@@ -450,7 +450,7 @@ var scenarios = []scenario{
 		r.nemesis("start", "node %d", l)
 		r.restart(nl)
 		r.sleep(3 * time.Second)
-	}, knownAnomalies: map[string]string{"nonmonotonic-poll": "assign consumers re-read 1-2 records after a leader restart; not root-caused, see docs/reliability.md"}},
+	}},
 	{id: "F13", fault: "file size limit (EFBIG, short writes) on a follower of partition 0 for 15 s", partitions: 2, nemesis: func(r *run) {
 		// No fault file layer is reachable in a process; RLIMIT_FSIZE makes
 		// every write past a size fail (a short write, then EFBIG), like a
@@ -536,7 +536,7 @@ var scenarios = []scenario{
 		r.restart(nd)
 		<-done
 		r.sleep(3 * time.Second)
-	}, knownAnomalies: map[string]string{"nonmonotonic-poll": "assign consumers re-read 1-2 records after a leader restart; not root-caused, see docs/reliability.md"}},
+	}},
 }
 
 func appendMax(notes []string, what string, d time.Duration) []string {
