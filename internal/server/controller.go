@@ -373,8 +373,11 @@ func (q *quorumNode) register(ctx context.Context) (int64, error) {
 	return resp.BrokerEpoch, nil
 }
 
-// heartbeat sends one BrokerHeartbeat to the active controller.
+// heartbeat sends one BrokerHeartbeat to the active controller, waiting
+// at most heartbeatTimeout for the answer.
 func (q *quorumNode) heartbeat(ctx context.Context, wantShutdown bool) (metadata.HeartbeatResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.heartbeatTimeout())
+	defer cancel()
 	hb := metadata.Heartbeat{NodeID: q.cfg.NodeID, Epoch: q.epoch.Load(), MetadataOffset: q.meta.Image().Offset, WantShutdown: wantShutdown,
 		LogDirOffline: q.dir.offline.Load()}
 	if q.meta.QuorumStatus().IsLeader {
@@ -394,6 +397,18 @@ func (q *quorumNode) heartbeat(ctx context.Context, wantShutdown bool) (metadata
 		return metadata.HeartbeatResult{}, err
 	}
 	return metadata.HeartbeatResult{IsCaughtUp: resp.IsCaughtUp, IsFenced: resp.IsFenced, ShouldShutdown: resp.ShouldShutdown}, nil
+}
+
+// heartbeatTimeout is a third of broker.session.timeout.ms (at least the
+// heartbeat interval). A heartbeat sent to a controller that stopped
+// answering without closing the connection (a silent partition, a paused
+// process) must give up well within the session that a newly elected
+// controller grants from its election on: waiting toController's 10 s,
+// every broker whose heartbeat was stuck on the old controller was fenced
+// although it could reach the new one, and each partition's ISR shrank to
+// its last fenced member, the isolated node (test/chaos F6).
+func (q *quorumNode) heartbeatTimeout() time.Duration {
+	return max(time.Duration(q.cfg.BrokerSessionTimeoutMs)*time.Millisecond/3, time.Duration(q.cfg.BrokerHeartbeatIntervalMs)*time.Millisecond)
 }
 
 // toController sends req to the active controller as this node knows it.
