@@ -207,10 +207,16 @@ func heldEndTxn(r *run, w *txnWorkload) {
 // is delivered. It must be rejected: N's record never visible, and no
 // hanging transaction from it (the LSO check).
 func heldProduce(r *run, w *txnWorkload) {
+	// Transaction N writes to partition 0, N+1 to one led by another node.
 	l0 := r.txnLeader(w.topic, 0)
-	l1 := r.txnLeader(w.topic, 1)
-	if l0 == l1 {
-		r.nemesis("skip", "held Produce: both partitions led by node %d; holding EndTxn instead", l0)
+	q := int32(-1)
+	for p := int32(1); p < w.partitions && q < 0; p++ {
+		if r.txnLeader(w.topic, p) != l0 {
+			q = p
+		}
+	}
+	if q < 0 {
+		r.nemesis("skip", "held Produce: every partition led by node %d; holding EndTxn instead", l0)
 		heldEndTxn(r, w)
 		return
 	}
@@ -221,7 +227,23 @@ func heldProduce(r *run, w *txnWorkload) {
 	defer func() { s.cl.Close() }()
 	r.nemesis("hold", "Produce (api key %d) from the clients to node %d (leader of %s/0)", apiProduce, l0, w.topic)
 	r.c.net.Update(Client, int(l0), func(rl *Rule) { rl.HoldAPIKey = apiProduce })
-	n, err := s.begin(8*time.Second, 0)
+	// A transactional client waits for a written Produce's answer past
+	// its delivery timeout: give up after 5 s and close it, as a producer
+	// that dies.
+	var n *txnOp
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		n, err = s.begin(5*time.Second, 0)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(5 * time.Second):
+		s.cl.Close()
+		err = <-done
+	}
 	if err == nil {
 		r.nemesis("release", "Produce of %s was not held", n.ID)
 		r.c.net.Release(Client, int(l0))
@@ -231,7 +253,7 @@ func heldProduce(r *run, w *txnWorkload) {
 	w.h.end(n, txnAborted) // never committed; the new client fences it
 	s.cl.Close()
 	s.client()
-	next, err := s.begin(15*time.Second, 1) // InitProducerId fenced n
+	next, err := s.begin(15*time.Second, q) // InitProducerId fenced n
 	if err != nil {
 		r.nemesis("release", "Produce (next transaction failed: %v)", err)
 		r.c.net.Release(Client, int(l0))

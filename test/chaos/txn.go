@@ -75,7 +75,7 @@ func createTxnTopic(r *run, topic string, partitions int32) {
 // *out if out is not nil (for nemeses that act on it).
 func txnSide(out **txnWorkload) func(r *run) func() {
 	return func(r *run) func() {
-		const topic, partitions = "chaos-txn", 2
+		const topic, partitions = "chaos-txn", 3
 		createTxnTopic(r, topic, partitions)
 		w := newTxnWorkload(r, topic, partitions)
 		if out != nil {
