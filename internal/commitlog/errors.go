@@ -9,9 +9,14 @@ var (
 	// ErrOffsetOutOfRange: the offset is below the log start offset or above
 	// the log end offset (Kafka OFFSET_OUT_OF_RANGE).
 	ErrOffsetOutOfRange = errors.New("commitlog: offset out of range")
-	// ErrLogOffline: an I/O error (ENOSPC, EIO, a failed fsync) took the log
-	// offline; it refuses appends until reopened (Kafka KAFKA_STORAGE_ERROR).
+	// ErrLogOffline: an I/O error (ENOSPC, EIO, a failed fsync) or a
+	// corrupt batch (ErrCorruptLog) took the log offline; it refuses appends
+	// until reopened (Kafka KAFKA_STORAGE_ERROR).
 	ErrLogOffline = errors.New("commitlog: log offline after I/O error")
+	// ErrCorruptLog: a batch already in the log failed its CRC32C or header
+	// check when read or scrubbed (scrub.go). It comes wrapped in
+	// ErrLogOffline: the log serves nothing more until it is reopened.
+	ErrCorruptLog = errors.New("commitlog: corrupt batch in log")
 	// ErrClosed: the log or manager was closed.
 	ErrClosed = errors.New("commitlog: closed")
 	// ErrUnexpectedOffset: a replicated append does not start at or after the

@@ -42,6 +42,21 @@ type Options struct {
 	// goroutine, possibly with the log's locks held, so it must return at
 	// once and must not call into the log.
 	OnOffline func(l *Log, err error)
+
+	// TruncateCorrupt: a log whose corruption marker (scrub.go) names a
+	// bad batch is truncated at that batch when opened, dropping every
+	// later segment, as recovery does with a torn tail; a replica then
+	// re-fetches the rest from its leader. When false (single-node mode:
+	// nothing to re-fetch from) the log opens offline with ErrCorruptLog
+	// and keeps its data for the operator.
+	TruncateCorrupt bool
+
+	// ScrubBytesPerSecond bounds the Manager's background CRC32C check of
+	// every log (log.scrub.bytes.per.second); 0 turns it off.
+	ScrubBytesPerSecond int64
+	// ScrubInterval is the time between the starts of two scrub passes
+	// (log.scrub.interval.ms). 0 means DefaultScrubInterval.
+	ScrubInterval time.Duration
 }
 
 func (o *Options) fill() {
@@ -98,6 +113,10 @@ type Log struct {
 	lso       atomic.Int64 // -1: follows hw
 	offline   atomic.Pointer[error]
 	onOffline func(*Log, error) // immutable; nil: nobody to tell
+	// corrupt: a corrupt batch took the log offline; it serves no reads
+	// (scrub.go).
+	corrupt         atomic.Bool
+	truncateCorrupt bool // immutable: Options.TruncateCorrupt
 
 	ps producerStates // idempotence and transactions (producer_state.go); its own mu, taken before mu
 
@@ -146,7 +165,7 @@ func openLog(fs vfs.FS, dir string, cfg Config, opts Options, st openState) (*Lo
 	}
 	l := &Log{
 		fs: fs, dir: dir, topic: st.topic, partition: st.partition,
-		clk: opts.Clock, hc: st.hc, cfg: cfg, syncer: st.syncer, onOffline: opts.OnOffline,
+		clk: opts.Clock, hc: st.hc, cfg: cfg, syncer: st.syncer, onOffline: opts.OnOffline, truncateCorrupt: opts.TruncateCorrupt,
 		logger: opts.Logger.With("topic", st.topic, "partition", st.partition),
 	}
 	l.lso.Store(-1)
@@ -375,6 +394,9 @@ func (l *Log) appendLocked(records []byte, spans []batchSpan) error {
 	if seg.firstTs < 0 {
 		seg.firstTs = spans[0].h.MaxTimestamp
 	}
+	if seg.verified.Load() == pos {
+		seg.verified.Store(pos + int64(len(records))) // splitBatches checked them
+	}
 	seg.size += int64(len(records))
 	seg.next = last + 1
 	l.leo.Store(last + 1)
@@ -520,18 +542,40 @@ func (s *Slice) Release() {
 // alone exceeds maxBytes, it is returned anyway (KIP-74). An offset below the
 // log start offset or above the log end offset is ErrOffsetOutOfRange; at
 // the log end offset the Slice is empty. Mirrors kafka.log.LogSegment.read.
+//
+// The first read of a segment in a process checks the CRC32C of every batch
+// in it not checked yet (scrub.go); a bad batch takes the log offline, and
+// an offline log with a corrupt batch serves nothing (ErrLogOffline).
 func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (*Slice, error) {
+	for try := 1; ; try++ {
+		s, job, err := l.read(offset, maxBytes, maxOffset, minOneBatch, try >= readVerifyTries)
+		if job.seg == nil {
+			return s, err
+		}
+		if err := l.verify(job, false); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// read is Read. When the region found is not checked yet it returns a
+// verifyJob instead of a Slice, for Read to run without l.mu, unless
+// verifyLocked says to run it here.
+func (l *Log) read(offset int64, maxBytes int32, maxOffset int64, minOneBatch, verifyLocked bool) (*Slice, verifyJob, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
-		return nil, ErrClosed
+		return nil, verifyJob{}, ErrClosed
+	}
+	if l.corrupt.Load() {
+		return nil, verifyJob{}, fmt.Errorf("%w: %w", ErrLogOffline, ErrCorruptLog)
 	}
 	leo := l.leo.Load()
 	if offset < l.logStart || offset > leo {
-		return nil, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.logStart, leo)
+		return nil, verifyJob{}, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.logStart, leo)
 	}
 	if offset == leo || offset >= maxOffset {
-		return &Slice{}, nil
+		return &Slice{}, verifyJob{}, nil
 	}
 	i := l.segmentForLocked(offset)
 	var hb [record.HeaderSize]byte
@@ -540,18 +584,19 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bo
 		size := seg.size
 		f, err := seg.acquire()
 		if err != nil {
-			return nil, err
+			return nil, verifyJob{}, err
 		}
 		pos, err := l.locateLocked(seg, f, size, offset, hb[:])
 		if err != nil {
 			seg.release()
-			return nil, err
+			return nil, verifyJob{}, err
 		}
-		start, end := int64(-1), int64(-1)
+		start, end, stop := int64(-1), int64(-1), int64(-1)
 		for pos < size {
 			h, err := readHeaderAt(f, pos, size, hb[:])
 			if err != nil {
-				break // unreadable data past recovery: serve what precedes it
+				stop = pos // a damaged batch: check the segment
+				break
 			}
 			bsize := int64(h.Size())
 			if start < 0 {
@@ -570,17 +615,34 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bo
 			end = pos + bsize
 			pos = end
 		}
+		if stop >= 0 && stop < seg.verified.Load() {
+			// Checked in this process, and damaged since.
+			seg.release()
+			return nil, verifyJob{}, l.corruptAt(seg, stop)
+		}
+		if stop >= 0 || end > seg.verified.Load() {
+			// The whole rest of the segment, once (scrub.go).
+			job := verifyJob{seg: seg, to: size, gen: l.truncGen}
+			if !verifyLocked {
+				seg.release()
+				return nil, job, nil
+			}
+			if err := l.verify(job, true); err != nil {
+				seg.release()
+				return nil, verifyJob{}, err
+			}
+		}
 		if start < 0 {
 			seg.release()
 			continue // offset lies in a gap after this segment's data
 		}
 		if end == start {
 			seg.release()
-			return &Slice{}, nil
+			return &Slice{}, verifyJob{}, nil
 		}
-		return &Slice{File: f, Pos: start, Len: end - start, seg: seg}, nil
+		return &Slice{File: f, Pos: start, Len: end - start, seg: seg}, verifyJob{}, nil
 	}
-	return &Slice{}, nil
+	return &Slice{}, verifyJob{}, nil
 }
 
 // segmentForLocked returns the index of the segment whose base is the
@@ -832,12 +894,14 @@ func (l *Log) cutActiveLocked(i int, size, next int64) error {
 		// handle may still be in use by a Slice.
 		ns := newSegment(l.fs, l.dir, seg.base, l.hc)
 		ns.firstTs = seg.firstTs
+		ns.verified.Store(min(seg.verified.Load(), size))
 		ns.setWritable(f)
 		l.segs[i] = ns
 		seg.retire()
 		seg = ns
 	}
 	seg.size, seg.next = size, next
+	seg.verified.Store(min(seg.verified.Load(), size))
 	seg.created = l.nowMs()
 	seg.imu.Lock()
 	seg.loaded = false

@@ -36,6 +36,9 @@ type Manager struct {
 
 	// tick is how often Run wakes up (tests shorten it).
 	tick time.Duration
+	// scrub checks the logs' batches in the background (scrub.go); owned
+	// by Run's goroutine, made by Run from tick.
+	scrub *scrubber
 
 	mu     sync.Mutex
 	logs   map[partitionKey]*Log // guarded by mu
@@ -251,13 +254,14 @@ func (m *Manager) Logs() []*Log {
 // Run does the background work until ctx is done: the fsyncs of durable
 // logs (a bounded pool of Options.SyncWorkers goroutines, group commit
 // across partitions), retention, the cleaner, the flush.ms flusher, removal
-// of .deleted files and checkpoints. It runs on the caller's goroutine,
+// of .deleted files, checkpoints and the scrub (Options.ScrubBytesPerSecond). It runs on the caller's goroutine,
 // waits for the fsync workers before returning, and returns nil when ctx
 // is done.
 func (m *Manager) Run(ctx context.Context) error {
 	if m.sync.start() {
 		defer m.sync.stop()
 	}
+	m.scrub = newScrubber(m.opts.ScrubBytesPerSecond, m.tick, m.opts.ScrubInterval)
 	t := time.NewTicker(m.tick)
 	defer t.Stop()
 	for {
@@ -291,6 +295,7 @@ func (m *Manager) runOnce(ctx context.Context) {
 		}
 		l.sweepTrash(now)
 	}
+	m.scrub.run(ctx, now, m.Logs, m.opts.Logger)
 	if now-m.lastCheckpointMs >= checkpointIntervalMs {
 		m.lastCheckpointMs = now
 		if err := m.checkpoint(); err != nil {

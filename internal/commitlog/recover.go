@@ -141,6 +141,13 @@ func (l *Log) load(st openState) error {
 		s.size = fi.Size()
 		l.segs = append(l.segs, s)
 	}
+	mark, hasMark, err := readCorruptMarker(fs, l.dir)
+	if err != nil {
+		return err
+	}
+	if !hasMark || !l.truncateCorrupt {
+		mark = corruptMarker{base: -2} // recovery ignores it
+	}
 	now := l.nowMs()
 	if len(l.segs) == 0 {
 		base := max(st.logStart, 0)
@@ -156,7 +163,10 @@ func (l *Log) load(st openState) error {
 		s.next, s.loaded = base, true
 		s.setWritable(f)
 		l.segs = append(l.segs, s)
-	} else if err := l.recoverSegments(st); err != nil {
+	} else if err := l.recoverSegments(st, mark); err != nil {
+		return err
+	}
+	if err := l.settleCorruptMarker(mark, hasMark); err != nil {
 		return err
 	}
 	active := l.active()
@@ -183,9 +193,10 @@ func (l *Log) load(st openState) error {
 	return l.epochs.truncateFromStart(l.logStart)
 }
 
-// recoverSegments checks the segments after the recovery point and opens
+// recoverSegments checks the segments after the recovery point, and from
+// the segment the corruption marker mark names (base -2: none), and opens
 // the active one for writing.
-func (l *Log) recoverSegments(st openState) error {
+func (l *Log) recoverSegments(st openState, mark corruptMarker) error {
 	fs := l.fs
 	lastIdx := len(l.segs) - 1
 	start := lastIdx
@@ -193,6 +204,12 @@ func (l *Log) recoverSegments(st openState) error {
 		start = 0
 	} else if !st.clean {
 		start = min(l.segmentForLocked(st.recoveryPoint), lastIdx)
+	}
+	markIdx := -1
+	if mark.base != -2 {
+		if markIdx = l.markerSegmentLocked(mark); markIdx >= 0 {
+			start = min(start, markIdx)
+		}
 	}
 	if !l.epochs.load() {
 		if err := l.rebuildEpochs(); err != nil {
@@ -209,7 +226,7 @@ func (l *Log) recoverSegments(st openState) error {
 		isLast := i == lastIdx
 		from := int64(0)
 		seg.imu.Lock()
-		if st.clean && isLast && seg.loadIndexFilesLocked(seg.size) == nil {
+		if st.clean && isLast && i != markIdx && seg.loadIndexFilesLocked(seg.size) == nil {
 			// Clean shutdown: trust the index, check only the batches after
 			// its last entry.
 			if n := len(seg.idx); n > 0 {
@@ -280,6 +297,9 @@ func (l *Log) recoverSegments(st openState) error {
 			}
 			lastIdx, isLast = i, true
 		}
+		if from == 0 {
+			seg.verified.Store(seg.size)
+		}
 		seg.next = next
 		if isLast {
 			seg.setWritable(f)
@@ -304,6 +324,36 @@ func (l *Log) recoverSegments(st openState) error {
 	}
 	l.epochs.mu.Unlock()
 	return err
+}
+
+// settleCorruptMarker acts on the corruption marker after recovery: with
+// Options.TruncateCorrupt, recovery has truncated the log at the bad batch
+// (the scan from the marked segment stopped there), so the marker goes;
+// otherwise a marker naming a segment still present opens the log offline.
+func (l *Log) settleCorruptMarker(mark corruptMarker, ok bool) error {
+	if !ok {
+		return nil
+	}
+	where := "unreadable marker"
+	if mark.base >= 0 {
+		where = fmt.Sprintf("segment %s, batch at byte %d", segmentName(mark.base), mark.pos)
+	}
+	switch {
+	case l.markerSegmentLocked(mark) < 0:
+		l.logger.Warn("corruption marker names a segment that is gone; removed", "corrupt", where)
+		return removeCorruptMarker(l.fs, l.dir)
+	case l.truncateCorrupt:
+		l.logger.Warn("log recovered after a corrupt batch: checked from the marked segment and truncated at the first bad batch; the replica re-fetches the rest from its leader",
+			"corrupt", where, "log_end_offset", l.active().next)
+		return removeCorruptMarker(l.fs, l.dir)
+	}
+	err := fmt.Errorf("%w: %s (marker %s)", ErrCorruptLog, where, corruptMarkerName)
+	l.offline.Store(&err)
+	l.corrupt.Store(true)
+	l.logger.Error("log offline: a corrupt batch was found and there is no replica to repair it from; "+
+		"restore the partition directory from a backup, or remove the named segment's files, every later segment and the marker, then restart",
+		"dir", l.dir, "corrupt", where)
+	return nil
 }
 
 // rebuildEpochs rebuilds the leader-epoch cache from the batch headers of

@@ -70,7 +70,8 @@ type scanOpts struct {
 	base       int64 // the segment's base offset
 	minNext    int64 // the first batch must start at or after this offset
 	verifyCRC  bool
-	maxBatches int // 0 = unlimited
+	maxBatches int   // 0 = unlimited
+	stopAt     int64 // > 0: stop (stopEnd) at the first batch boundary at or after it
 }
 
 // scanBatches walks whole batches from pos to end, calling fn for each valid
@@ -82,7 +83,7 @@ type scanOpts struct {
 func scanBatches(br *blockReader, pos int64, o scanOpts, fn func(pos int64, h *record.Header)) (validEnd, next int64, why scanStop, err error) {
 	next = o.minNext
 	for n := 0; o.maxBatches == 0 || n < o.maxBatches; n++ {
-		if pos == br.end {
+		if pos == br.end || o.stopAt > 0 && pos >= o.stopAt {
 			return pos, next, stopEnd, nil
 		}
 		hb, err := br.at(pos, record.HeaderSize)

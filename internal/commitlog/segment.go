@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kavka-io/kavka/internal/record"
 	"github.com/kavka-io/kavka/internal/vfs"
@@ -71,6 +72,13 @@ type segment struct {
 	// rewrite and fsync the unchanged indexes of thousands of idle
 	// partitions. Both guarded by imu.
 	idxGen, idxSaved uint64
+
+	// verified: bytes [0, verified) passed a CRC32C check of every batch
+	// in this process (recovery's scan, an append, a first read, the
+	// scrubber; scrub.go). Raised under Log.mu (read or write), lowered
+	// only by a truncation under Log.mu (write).
+	verified atomic.Int64
+	vmu      sync.Mutex // held while Read checks the segment (scrub.go)
 
 	fmu    sync.Mutex
 	f      vfs.File // guarded by fmu; nil when not open
