@@ -77,6 +77,10 @@ type Broker struct {
 	MessageMaxBytes int32
 	// LogCleanerEnable is log.cleaner.enable.
 	LogCleanerEnable bool
+	// LogScrubBytesPerSecond is log.scrub.bytes.per.second; 0 is off.
+	LogScrubBytesPerSecond int64
+	// LogScrubIntervalMs is log.scrub.interval.ms.
+	LogScrubIntervalMs int64
 
 	// Group holds the group coordinator's keys (group.*, offsets.*).
 	Group Group
