@@ -163,7 +163,14 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		closers = append(closers, s.meta.Close)
 	}
 
-	s.logs, err = commitlog.NewManager(opts.FS, cfg.DataDir, commitlog.Options{Clock: opts.Clock, Logger: opts.Logger, OnOffline: s.logOffline})
+	s.logs, err = commitlog.NewManager(opts.FS, cfg.DataDir, commitlog.Options{
+		Clock: opts.Clock, Logger: opts.Logger, OnOffline: s.logOffline,
+		// A corrupt batch (ADR 0008) is cut and re-fetched from the leader in
+		// a cluster; a single node has nothing to re-fetch from.
+		TruncateCorrupt:     cfg.Quorum(),
+		ScrubBytesPerSecond: cfg.LogScrubBytesPerSecond,
+		ScrubInterval:       time.Duration(cfg.LogScrubIntervalMs) * time.Millisecond,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}
