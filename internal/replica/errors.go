@@ -24,7 +24,14 @@ var (
 	// UNKNOWN_TOPIC_OR_PARTITION.
 	ErrUnknownPartition = errors.New("replica: unknown partition")
 	// ErrStaleState: AlterPartition was refused because the proposer's
-	// leader epoch is not the current one (Kafka FENCED_LEADER_EPOCH or
-	// INVALID_UPDATE_VERSION from the controller).
+	// leader or partition epoch is not the current one (Kafka
+	// FENCED_LEADER_EPOCH or INVALID_UPDATE_VERSION from the controller).
+	// The controller holds a newer state — possibly this very proposal,
+	// committed by an earlier attempt whose answer was lost — which will
+	// reach the leader as metadata.
 	ErrStaleState = errors.New("replica: stale partition state")
+	// ErrProposalRejected: AlterPartition was refused and not applied, and
+	// no newer state is on its way (Kafka INELIGIBLE_REPLICA, or an unknown
+	// partition): the leader may propose again from its current state.
+	ErrProposalRejected = errors.New("replica: ISR proposal rejected")
 )

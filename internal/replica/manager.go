@@ -255,9 +255,13 @@ func (m *Manager) queueAlter(p *Partition) {
 }
 
 // SendAlters sends the queued ISR proposals to the ISRChanger, one at a
-// time, and returns how many it sent. A refused proposal is dropped; the
-// next check (a fetch, the shrink timer) proposes again from the new state.
-// Run calls it; simulations call it as a step.
+// time, and returns how many it sent. What happens to a proposal depends on
+// the answer: a rejection (ErrProposalRejected) drops it, and the next check
+// (a fetch, the shrink timer) proposes again from the current state; a stale
+// one (ErrStaleState) stays pending until the newer state arrives through
+// Apply; an unknown outcome (any other error) is queued to be sent again.
+// Until then the proposal counts in the maximal ISR, because the controller
+// may have committed it. Run calls it; simulations call it as a step.
 func (m *Manager) SendAlters(ctx context.Context) int {
 	m.mu.Lock()
 	q := m.alterQ
@@ -274,11 +278,19 @@ func (m *Manager) SendAlters(ctx context.Context) int {
 			p.proposalFailed(req)
 			continue
 		}
-		if err := m.cfg.Alter.AlterPartition(ctx, *req); err != nil {
-			if !errors.Is(err, ErrStaleState) {
-				m.logger.Warn("AlterPartition", "topic", req.Topic, "partition", req.Partition, "isr", req.NewISR, "err", err)
-			}
+		err := m.cfg.Alter.AlterPartition(ctx, *req)
+		switch {
+		case err == nil, errors.Is(err, ErrStaleState):
+		case errors.Is(err, ErrProposalRejected):
+			m.logger.Warn("AlterPartition rejected", "topic", req.Topic, "partition", req.Partition, "isr", req.NewISR, "err", err)
 			p.proposalFailed(req)
+		default:
+			m.logger.Warn("AlterPartition unanswered; will retry", "topic", req.Topic, "partition", req.Partition, "isr", req.NewISR, "err", err)
+			if p.proposalUnanswered(req) {
+				m.mu.Lock()
+				m.alterQ = append(m.alterQ, p)
+				m.mu.Unlock()
+			}
 		}
 	}
 	return n
@@ -303,6 +315,10 @@ func (m *Manager) ShrinkISRs() {
 	}
 }
 
+// alterRetryBackoff is how often Run sends again the ISR proposals whose
+// outcome is unknown.
+const alterRetryBackoff = 250 * time.Millisecond
+
 // Run runs the fetchers, the ISR-expiration timer and the AlterPartition
 // sender until ctx ends, then waits for the fetchers to stop.
 func (m *Manager) Run(ctx context.Context) error {
@@ -320,6 +336,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	}()
 	t := time.NewTicker(m.cfg.ReplicaLagTimeMax / 2)
 	defer t.Stop()
+	retry := time.NewTicker(alterRetryBackoff)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -329,6 +347,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.SendAlters(ctx)
 		case <-m.alterWake:
 			m.SendAlters(ctx)
+		case <-retry.C:
+			m.SendAlters(ctx) // proposals whose answer was lost
 		}
 	}
 }

@@ -59,9 +59,10 @@ type AlterPartitionRequest struct {
 
 // ISRChanger commits ISR changes: the controller (later, through the raft
 // quorum) or, on a single node and in static tests, the local metadata store.
-// A refused proposal (stale epochs, unknown partition, a replica that is not
-// assigned) is an error wrapping ErrStaleState when it is not worth retrying
-// as is. A successful change reaches the leader as a new State (Apply),
+// A refusal wraps ErrStaleState (stale epochs: a newer state is on its way)
+// or ErrProposalRejected (not applied: an ineligible replica, an unknown
+// partition); any other error leaves the outcome unknown and the proposal is
+// sent again. A successful change reaches the leader as a new State (Apply),
 // possibly before AlterPartition returns.
 type ISRChanger interface {
 	AlterPartition(ctx context.Context, req AlterPartitionRequest) error
@@ -524,15 +525,36 @@ func (p *Partition) takeProposal() *AlterPartitionRequest {
 	return &r
 }
 
-// proposalFailed drops a refused proposal so that a later check can make a
-// new one.
+// proposalFailed drops a proposal the controller rejected without applying
+// it, so that a later check can make a new one.
 func (p *Partition) proposalFailed(req *AlterPartitionRequest) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.pending != nil && p.pending.LeaderEpoch == req.LeaderEpoch && p.pending.PartitionEpoch == req.PartitionEpoch &&
-		slices.Equal(p.pending.NewISR, req.NewISR) {
+	if p.isPendingLocked(req) {
 		p.pending, p.pendingSent = nil, false
 	}
+}
+
+// proposalUnanswered marks a proposal whose outcome is unknown (a timeout, a
+// lost connection) for sending again. It stays in the maximal ISR meanwhile:
+// the controller may have committed it, and the high watermark must then
+// already respect the new ISR (Kafka keeps its PendingExpandIsr state and
+// retries the same way). It reports whether req is still pending.
+func (p *Partition) proposalUnanswered(req *AlterPartitionRequest) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.isPendingLocked(req) {
+		return false
+	}
+	p.pendingSent = false
+	return true
+}
+
+// isPendingLocked reports whether req is the pending proposal. p.mu must be
+// held.
+func (p *Partition) isPendingLocked(req *AlterPartitionRequest) bool {
+	return p.pending != nil && p.pending.LeaderEpoch == req.LeaderEpoch && p.pending.PartitionEpoch == req.PartitionEpoch &&
+		slices.Equal(p.pending.NewISR, req.NewISR)
 }
 
 // --- follower --------------------------------------------------------------

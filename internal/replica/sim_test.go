@@ -211,15 +211,15 @@ func (a simAlter) AlterPartition(_ context.Context, req AlterPartitionRequest) e
 		return fmt.Errorf("%w: %+v vs leader %d epoch %d/%d", ErrStaleState, req, c.Leader, c.LeaderEpoch, c.PartitionEpoch)
 	}
 	if !slices.Contains(req.NewISR, c.Leader) {
-		return fmt.Errorf("%w: ISR without the leader", ErrStaleState)
+		return fmt.Errorf("%w: ISR without the leader", ErrProposalRejected)
 	}
 	for _, id := range req.NewISR {
 		if !slices.Contains(c.Replicas, id) {
-			return fmt.Errorf("%w: %d is not a replica", ErrStaleState, id)
+			return fmt.Errorf("%w: %d is not a replica", ErrProposalRejected, id)
 		}
 		if !slices.Contains(c.ISR, id) {
 			if n := s.node(id); !n.alive || n.isolated {
-				return fmt.Errorf("%w: %d is fenced", ErrStaleState, id) // KIP-903's idea
+				return fmt.Errorf("%w: %d is fenced", ErrProposalRejected, id) // KIP-903's idea
 			}
 		}
 	}

@@ -119,8 +119,19 @@ type storeAlter struct{ meta *metadata.Store }
 
 func (a storeAlter) AlterPartition(_ context.Context, req replica.AlterPartitionRequest) error {
 	err := a.meta.AlterPartition(req.Topic, req.Partition, req.LeaderID, req.LeaderEpoch, req.PartitionEpoch, req.NewISR)
-	if errors.Is(err, metadata.ErrStalePartitionState) || errors.Is(err, metadata.ErrIneligibleReplica) || errors.Is(err, metadata.ErrUnknownTopic) {
+	return replicaAlterError(err)
+}
+
+// replicaAlterError translates the metadata store's AlterPartition refusal
+// into the replica package's terms: stale epochs mean a newer state is on
+// its way; an ineligible replica or an unknown partition means the proposal
+// was not applied. Anything else leaves the outcome unknown.
+func replicaAlterError(err error) error {
+	switch {
+	case errors.Is(err, metadata.ErrStalePartitionState):
 		return fmt.Errorf("%w: %w", replica.ErrStaleState, err)
+	case errors.Is(err, metadata.ErrIneligibleReplica), errors.Is(err, metadata.ErrUnknownTopic):
+		return fmt.Errorf("%w: %w", replica.ErrProposalRejected, err)
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 
 	"github.com/kavka-io/kavka/internal/metadata"
 )
@@ -262,7 +263,7 @@ func (s *Sim) converged() bool {
 		}
 		ls := lp.Snapshot()
 		if ls.Role.String() != "leader" || ls.LeaderEpoch != mp.LeaderEpoch || ls.HighWatermark != ls.LogEndOffset {
-			s.why = fmt.Sprintf("%s-%d: leader %d is %s in epoch %d (image %d), hw %d, log end %d", k.topic, k.part, mp.Leader, ls.Role, ls.LeaderEpoch, mp.LeaderEpoch, ls.HighWatermark, ls.LogEndOffset)
+			s.why = fmt.Sprintf("%s-%d: leader %d is %s in epoch %d (image %d), hw %d, log end %d; replicas: %s", k.topic, k.part, mp.Leader, ls.Role, ls.LeaderEpoch, mp.LeaderEpoch, ls.HighWatermark, ls.LogEndOffset, s.replicaStates(k, mp.Replicas))
 			return false
 		}
 		for _, id := range mp.Replicas {
@@ -298,4 +299,20 @@ func (s *Sim) finalChecks() {
 			}
 		}
 	}
+}
+
+// replicaStates describes every replica of k, for liveness failures.
+func (s *Sim) replicaStates(k tp, replicas []int32) string {
+	var b strings.Builder
+	for _, id := range replicas {
+		n := s.node(id)
+		if n.inc == nil {
+			fmt.Fprintf(&b, "[%d down] ", id)
+			continue
+		}
+		if p := n.inc.rm.Partition(k.topic, k.part); p != nil {
+			fmt.Fprintf(&b, "[%d %+v] ", id, p.Snapshot())
+		}
+	}
+	return strings.TrimSpace(b.String())
 }

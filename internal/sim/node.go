@@ -1,11 +1,13 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -117,6 +119,7 @@ func (s *Sim) start(n *node) error {
 		})
 	}
 	s.every(s.cfg.ReplicaLagTimeMax/2, n, func() { inc.rm.ShrinkISRs() })
+	s.every(syncInterval, n, func() { s.syncLogs(inc) })
 	s.spawn("broker loop", n, inc, func(t *task) result { s.brokerLoop(t, inc); return result{} }, nil)
 	s.spawn("fetcher", n, inc, func(t *task) result { s.fetchLoop(t, inc); return result{} }, nil)
 	s.spawn("alter sender", n, inc, func(t *task) result { s.alterLoop(t, inc); return result{} }, nil)
@@ -437,12 +440,19 @@ func (a alterer) AlterPartition(_ context.Context, req replica.AlterPartitionReq
 	r := a.s.toController(a.inc, "alter partition", func(ctl *incarnation) result {
 		return result{err: ctl.meta.AlterPartition(req.Topic, req.Partition, req.LeaderID, req.LeaderEpoch, req.PartitionEpoch, req.NewISR)}
 	})
-	err := r.err
-	if errors.Is(err, metadata.ErrStalePartitionState) || errors.Is(err, metadata.ErrIneligibleReplica) || errors.Is(err, metadata.ErrUnknownTopic) {
+	return replicaAlterError(r.err)
+}
+
+// replicaAlterError translates the metadata store's AlterPartition refusal
+// into the replica package's terms: stale epochs mean a newer state is on
+// its way; an ineligible replica or an unknown partition means the proposal
+// was not applied. Anything else leaves the outcome unknown.
+func replicaAlterError(err error) error {
+	switch {
+	case errors.Is(err, metadata.ErrStalePartitionState):
 		return fmt.Errorf("%w: %w", replica.ErrStaleState, err)
-	}
-	if err == nil {
-		a.s.logf("node %d: ISR of %s-%d → %v (epochs %d/%d)", a.inc.n.id, req.Topic, req.Partition, req.NewISR, req.LeaderEpoch, req.PartitionEpoch)
+	case errors.Is(err, metadata.ErrIneligibleReplica), errors.Is(err, metadata.ErrUnknownTopic):
+		return fmt.Errorf("%w: %w", replica.ErrProposalRejected, err)
 	}
 	return err
 }
@@ -492,6 +502,25 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 func samePartition(a, b *metadata.Partition) bool {
 	return a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch && a.PartitionEpoch == b.PartitionEpoch &&
 		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR)
+}
+
+// syncInterval is how often a node fsyncs the logs with un-fsynced appends.
+const syncInterval = 50 * time.Millisecond
+
+// syncLogs fsyncs every log of inc that holds un-fsynced appends, in a fixed
+// order (server: the commitlog Manager's syncer, which a durable log queues
+// itself on at every append, so a follower's last fetched batches become
+// durable even when nobody waits for them — as on a new leader).
+func (s *Sim) syncLogs(inc *incarnation) {
+	keys := slices.SortedFunc(maps.Keys(inc.logs), func(a, b tp) int {
+		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
+	})
+	for _, k := range keys {
+		l := inc.logs[k]
+		if l.DurableOffset() < l.LogEndOffset() {
+			_ = l.Flush() // an error takes the log offline; the checks see it
+		}
+	}
 }
 
 // log returns the partition's local log, opening (and recovering) it.
