@@ -248,7 +248,7 @@ var scenarios = []scenario{
 	{id: "F0", fault: "none (baseline)", partitions: 3, nemesis: func(r *run) {
 		r.sleep(map[bool]time.Duration{false: 8 * time.Second, true: 240 * time.Second}[*soak])
 	}},
-	{id: "F1", fault: "SIGKILL the leader of partition 0, restart after fencing", partitions: 2, openSafetyBug: staleEpochAcks, nemesis: func(r *run) {
+	{id: "F1", fault: "SIGKILL the leader of partition 0, restart after fencing", partitions: 2, nemesis: func(r *run) {
 		n := 2
 		if *soak {
 			n = 5
@@ -265,7 +265,7 @@ var scenarios = []scenario{
 			r.sleep(3 * time.Second)
 		}
 	}},
-	{id: "F1c", fault: "SIGKILL the active controller where it leads a partition, restart after 3.5-7.5 s", partitions: 3, openSafetyBug: staleEpochAcks, nemesis: func(r *run) {
+	{id: "F1c", fault: "SIGKILL the active controller where it leads a partition, restart after 3.5-7.5 s", partitions: 3, nemesis: func(r *run) {
 		// The pattern of the stale-epoch acks (docs/reliability.md): the
 		// dead leader is also the active controller, so its fencing waits
 		// for a new controller, and it restarts with an old image.
@@ -634,10 +634,6 @@ func compareIDs(a, b string) int {
 	}
 	return strings.Compare(sa, sb)
 }
-
-// staleEpochAcks is the open G-DUR bug of docs/reliability.md ("a restarted
-// ex-leader acks acks=all writes in a stale epoch, and they are lost").
-const staleEpochAcks = "a restarted ex-leader acks acks=all writes in a stale epoch (F1 seed 1795701389591118950, docs/reliability.md)"
 
 func runScenario(t *testing.T, sc scenario) {
 	if sc.openSafetyBug != "" && os.Getenv("KAVKA_CHAOS_STRICT") == "" {
