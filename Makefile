@@ -1,7 +1,8 @@
 GO ?= go
 FUZZTIME ?= 30s
+SEEDS ?= 5000
 
-.PHONY: help test race fuzz bench vet fmt interop
+.PHONY: help test race fuzz bench vet fmt interop sim soak
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -20,6 +21,12 @@ fuzz: ## each fuzz target for FUZZTIME (targets found by grep, so no extra build
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+sim: ## the deterministic cluster simulation over SEEDS seeds (CI runs 300)
+	$(GO) test -count=1 -timeout 2h ./internal/sim -run 'TestSim$$' -sim.seeds=$(SEEDS)
+
+soak: ## the long fault-matrix variants against real broker processes
+	$(GO) test -count=1 -timeout 4h ./test/chaos -v -chaos.soak
 
 bench: ## micro-benchmarks, output for benchstat
 	$(GO) test -run '^$$' -bench . -count 5 ./internal/... | tee bench.txt

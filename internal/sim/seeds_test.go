@@ -3,4 +3,4 @@
 package sim
 
 // defaultSeeds is how many seeds `go test ./internal/sim` runs.
-const defaultSeeds = 150
+const defaultSeeds = 300
