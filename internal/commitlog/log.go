@@ -202,10 +202,11 @@ func (l *Log) errIfUnusableLocked() error {
 	return nil
 }
 
-// goOffline records the first I/O error; the log refuses appends from now on.
+// goOffline records the first I/O error (or corrupt batch); the log refuses
+// appends from now on.
 func (l *Log) goOffline(err error) error {
 	if l.offline.CompareAndSwap(nil, &err) {
-		l.logger.Error("log offline after I/O error", "dir", l.dir, "err", err)
+		l.logger.Error("log offline", "dir", l.dir, "err", err)
 		if l.onOffline != nil {
 			l.onOffline(l, err)
 		}
