@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -27,6 +26,21 @@ func init() {
 // 4 is reachable again, and the post-run checks cover node 4 and the two
 // remaining old nodes.
 func decommission(r *run) {
+	rounds := 1
+	if *soak {
+		rounds = 2 // the second round decommissions the broker the first added
+	}
+	old := -1
+	for range rounds {
+		old = decommissionRound(r, old)
+	}
+	r.sleep(3 * time.Second)
+}
+
+// decommissionRound adds a broker, moves partition 0 onto it, then
+// decommissions node old (a seeded old node if -1) in the #7545 pattern;
+// it returns the added node's id.
+func decommissionRound(r *run, old int) int {
 	nd, err := r.c.addBroker()
 	if err != nil {
 		r.t.Fatalf("add broker: %v", err)
@@ -41,7 +55,9 @@ func decommission(r *run) {
 	}); err != nil {
 		r.t.Fatalf("node %d not registered after %v: %v", nd.ID, d, err)
 	}
-	old := pick(r.rng, r.others(nd.ID))
+	if old < 0 {
+		old = pick(r.rng, r.others(nd.ID))
+	}
 	first := r.replace(map[int32]bool{0: true}, old, nd.ID)
 	r.nemesis("reassign", "partition 0 onto node %d: %v", nd.ID, first)
 	r.reassign(first)
@@ -67,18 +83,7 @@ func decommission(r *run) {
 	r.nemesis("heal-net", "")
 	r.c.net.Heal()
 	r.awaitReassigned(moves, 60*time.Second)
-	if *soak {
-		// Move partition 0 off the new node again, then bounce the node.
-		back := r.replace(map[int32]bool{0: true}, nd.ID, pick(r.rng, r.others(nd.ID)))
-		r.nemesis("reassign", "partition 0 off node %d: %v", nd.ID, back)
-		r.reassign(back)
-		r.awaitReassigned(back, 60*time.Second)
-		r.nemesis("term", "node %d", nd.ID)
-		nd.stop(syscall.SIGTERM, 20*time.Second)
-		r.nemesis("start", "node %d", nd.ID)
-		r.restart(nd)
-	}
-	r.sleep(3 * time.Second)
+	return nd.ID
 }
 
 // replace returns the replica sets of the partitions in ps with node from
