@@ -773,7 +773,7 @@ func runScenario(t *testing.T, sc scenario) {
 	for _, b := range c.compareLogs(r.topic, sc.partitions, isr) {
 		r.problem("replicas differ: %s", b)
 	}
-	for _, nd := range c.nodes {
+	for _, nd := range slices.Concat(c.nodes, c.retired) { // a retired node's log counts too
 		if l := nd.log.String(); strings.Contains(l, "panic:") || strings.Contains(l, "fatal error:") || strings.Contains(l, "BUG:") {
 			r.problem("node %d log has a panic/BUG", nd.ID)
 		}
