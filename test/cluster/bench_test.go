@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,12 @@ import (
 // KAVKA_CLUSTER_BENCH=1 (a few minutes):
 //
 //	KAVKA_CLUSTER_BENCH=1 go test ./test/cluster -run TestReplicationBenchmarks -v -timeout 20m
+//
+// Knobs for iterating: KAVKA_CLUSTER_BENCH_DURATION (per produce run,
+// default 15s), KAVKA_CLUSTER_BENCH_RUNS (a comma-separated subset of the
+// produce runs, e.g. rf1-acksall,rf3-acksall), KAVKA_CLUSTER_BENCH_PRODUCE_ONLY=1
+// (skip the failover and metadata parts) and KAVKA_CLUSTER_BENCH_PPROF=1
+// (node i serves /debug/pprof on 127.0.0.1:964i, the admin listener).
 func TestReplicationBenchmarks(t *testing.T) {
 	if os.Getenv("KAVKA_CLUSTER_BENCH") == "" {
 		t.Skip("set KAVKA_CLUSTER_BENCH=1")
@@ -33,7 +40,15 @@ func TestReplicationBenchmarks(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv("KAVKA_CLUSTER_BENCH_DURATION")); err == nil {
 		dur = d
 	}
-	c := Start(t, 3)
+	var only []string
+	if s := os.Getenv("KAVKA_CLUSTER_BENCH_RUNS"); s != "" {
+		only = strings.Split(s, ",")
+	}
+	var extra []string
+	if os.Getenv("KAVKA_CLUSTER_BENCH_PPROF") != "" {
+		extra = append(extra, "admin.listener=127.0.0.1:964{id}")
+	}
+	c := Start(t, 3, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	waitBrokers(t, ctx, c, 3)
@@ -51,6 +66,9 @@ func TestReplicationBenchmarks(t *testing.T) {
 		{"rf1-acks1", 1, "1", 0}, {"rf1-acksall", 1, "all", 0}, {"rf3-acksall", 3, "all", 0},
 		{"rf1-acksall-5k", 1, "all", 5000}, {"rf3-acksall-5k", 3, "all", 5000},
 	} {
+		if only != nil && !slices.Contains(only, run.name) {
+			continue
+		}
 		cfg := bench.Config{Name: run.name, Mode: bench.ModeProduce, Brokers: c.Seeds(), Topic: "bench-" + run.name,
 			Partitions: 6, ReplicationFactor: run.rf, RecordSize: 1024, Acks: run.acks, Producers: 2, Duration: dur, Rate: run.rate}
 		if err := cfg.Validate(); err != nil {
@@ -64,10 +82,18 @@ func TestReplicationBenchmarks(t *testing.T) {
 		rows = append(rows, fmt.Sprintf("| %s | %d | %s | %.0f | %.1f | %.2f | %.2f | %d |", run.name, run.rf, run.acks,
 			res.RecordsPerSec, res.MBPerSec, res.Latency.P50, res.Latency.P99, res.Errors))
 	}
-	r1, r3 := results["rf1-acksall"], results["rf3-acksall"]
-	l1, l3 := results["rf1-acksall-5k"], results["rf3-acksall-5k"]
-	t.Logf("produce, 6 partitions, 1 KiB records, 2 producers, %v each:\n| run | RF | acks | records/s | MB/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n%s\nRF=3/RF=1 (acks=all): peak throughput %.2f×, p99 at peak %.2f×, p99 at 5,000 records/s %.2f×",
-		dur, strings.Join(rows, "\n"), r3.RecordsPerSec/r1.RecordsPerSec, r3.Latency.P99/r1.Latency.P99, l3.Latency.P99/l1.Latency.P99)
+	t.Logf("produce, 6 partitions, 1 KiB records, 2 producers, %v each:\n| run | RF | acks | records/s | MB/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n%s",
+		dur, strings.Join(rows, "\n"))
+	if r1, r3 := results["rf1-acksall"], results["rf3-acksall"]; r1 != nil && r3 != nil {
+		t.Logf("RF=3/RF=1 (acks=all): peak throughput %.2f×, p50 at peak %.2f×, p99 at peak %.2f×",
+			r3.RecordsPerSec/r1.RecordsPerSec, r3.Latency.P50/r1.Latency.P50, r3.Latency.P99/r1.Latency.P99)
+	}
+	if l1, l3 := results["rf1-acksall-5k"], results["rf3-acksall-5k"]; l1 != nil && l3 != nil {
+		t.Logf("RF=3/RF=1 (acks=all) at 5,000 records/s: p50 %.2f×, p99 %.2f×", l3.Latency.P50/l1.Latency.P50, l3.Latency.P99/l1.Latency.P99)
+	}
+	if os.Getenv("KAVKA_CLUSTER_BENCH_PRODUCE_ONLY") != "" {
+		return
+	}
 
 	// 2. Leader kill → first acknowledged produce on the new leader.
 	adm := kadm.NewClient(c.Client())
@@ -122,13 +148,41 @@ func TestReplicationBenchmarks(t *testing.T) {
 	t.Logf("leader kill → first produce (broker.session.timeout.ms=9000): median %v, min %v, max %v",
 		gaps[1].Round(time.Millisecond), gaps[0].Round(time.Millisecond), gaps[2].Round(time.Millisecond))
 
-	// 3. Metadata propagation: one CreateTopics of 10,000 partitions until
-	// every broker's Metadata lists them all with a leader.
+	// 3. Metadata propagation (TestMetadataPropagationBenchmark runs it alone).
+	metadataPropagation(t, ctx, c, 10000)
+}
+
+// TestMetadataPropagationBenchmark is part 3 of TestReplicationBenchmarks
+// alone, on a fresh cluster: one CreateTopics of 10,000 partitions (or
+// KAVKA_CLUSTER_BENCH_PARTITIONS) with RF=1, then with RF=3, until every
+// broker's Metadata lists them all with a leader:
+//
+//	KAVKA_CLUSTER_BENCH=1 go test ./test/cluster -run TestMetadataPropagationBenchmark -v -timeout 20m
+func TestMetadataPropagationBenchmark(t *testing.T) {
+	if os.Getenv("KAVKA_CLUSTER_BENCH") == "" {
+		t.Skip("set KAVKA_CLUSTER_BENCH=1")
+	}
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("KAVKA_CLUSTER_BENCH_PARTITIONS")); err == nil && v > 0 {
+		n = v
+	}
+	c := Start(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	waitBrokers(t, ctx, c, 3)
+	metadataPropagation(t, ctx, c, n)
+}
+
+// metadataPropagation creates a topic of n partitions with RF=1, then one
+// with RF=3, each with one CreateTopics, and logs when the answer came and
+// when each broker's Metadata listed every partition with a leader (and,
+// for RF=3, when every ISR was full).
+func metadataPropagation(t *testing.T, ctx context.Context, c *Cluster, n int) {
 	for _, rf := range []int16{1, 3} {
 		name := fmt.Sprintf("wide-rf%d", rf)
 		start := time.Now()
 		slow := kadm.NewClient(c.Client(kgo.RequestTimeoutOverhead(3 * time.Minute)))
-		r, err := slow.CreateTopic(ctx, 10000, rf, nil, name)
+		r, err := slow.CreateTopic(ctx, int32(n), rf, nil, name)
 		if err == nil {
 			err = r.Err
 		}
@@ -149,7 +203,7 @@ func TestReplicationBenchmarks(t *testing.T) {
 					return err
 				}
 				ps := md.Topics[name].Partitions
-				if len(ps) != 10000 {
+				if len(ps) != n {
 					return fmt.Errorf("%d partitions", len(ps))
 				}
 				for _, p := range ps {
@@ -161,26 +215,26 @@ func TestReplicationBenchmarks(t *testing.T) {
 			})
 			lastSeen[i] = time.Since(start)
 		}
-		t.Logf("10,000 partitions RF=%d: CreateTopics answered after %v; Metadata complete on brokers 1/2/3 after %v / %v / %v",
-			rf, created.Round(time.Millisecond), lastSeen[0].Round(time.Millisecond), lastSeen[1].Round(time.Millisecond), lastSeen[2].Round(time.Millisecond))
+		t.Logf("%d partitions RF=%d: CreateTopics answered after %v; Metadata complete on brokers 1/2/3 after %v / %v / %v",
+			n, rf, created.Round(time.Millisecond), lastSeen[0].Round(time.Millisecond), lastSeen[1].Round(time.Millisecond), lastSeen[2].Round(time.Millisecond))
 		if rf == 3 {
 			eventually(t, 5*time.Minute, "full ISRs", func() error {
 				md, err := slow.Metadata(ctx, name)
 				if err != nil {
 					return err
 				}
-				n := 0
+				full := 0
 				for _, p := range md.Topics[name].Partitions {
 					if len(p.ISR) == 3 {
-						n++
+						full++
 					}
 				}
-				if n != 10000 {
-					return fmt.Errorf("%d of 10000 partitions with 3 in sync", n)
+				if full != n {
+					return fmt.Errorf("%d of %d partitions with 3 in sync", full, n)
 				}
 				return nil
 			})
-			t.Logf("10,000 partitions RF=3: every ISR full after %v", time.Since(start).Round(time.Millisecond))
+			t.Logf("%d partitions RF=3: every ISR full after %v", n, time.Since(start).Round(time.Millisecond))
 		}
 	}
 }

@@ -73,7 +73,8 @@ func hosts(t testing.TB, n int) (kafka, ctl []string) {
 }
 
 // Start starts an n-node cluster (every node broker and controller) with
-// extra server.properties lines, and kills it when the test ends.
+// extra server.properties lines ("{id}" in them becomes the node id), and
+// kills it when the test ends.
 func Start(t testing.TB, n int, extra ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, bin: harness.Binary(t)}
@@ -92,7 +93,9 @@ func Start(t testing.TB, n int, extra ...string) *Cluster {
 			"listeners=PLAINTEXT://" + nd.Addr + ",CONTROLLER://" + nd.Controller,
 			"log.dirs=" + nd.Dir,
 		}
-		props = append(props, extra...)
+		for _, e := range extra {
+			props = append(props, strings.ReplaceAll(e, "{id}", fmt.Sprint(nd.ID))) // per-node values
+		}
 		if err := os.WriteFile(nd.Dir+".properties", []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
