@@ -83,6 +83,7 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			fsys = faultFSFromEnv(fsys, logger) // test hook, off unless KAVKA_TEST_FAULT_FILE is set
 			srv, err := server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv(), FS: fsys})
 			if err != nil {
 				return err
