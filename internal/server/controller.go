@@ -621,13 +621,12 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Topics = append(req.Topics, t)
 		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
-			return err
-		}
-		if len(resp.Topics) != 1 {
-			return errors.New("forward CreateTopics: malformed response")
-		}
-		return codeError(resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage)
+		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
+			if len(resp.Topics) != 1 {
+				return 0, nil, false
+			}
+			return resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, true
+		})
 	case metadata.OpDeleteTopic, metadata.OpDeleteTopicByID:
 		req := kmsg.NewPtrDeleteTopicsRequest()
 		req.Version, req.TimeoutMillis = 6, 30000
@@ -639,13 +638,12 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Topics = append(req.Topics, t)
 		resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
-			return err
-		}
-		if len(resp.Topics) != 1 {
-			return errors.New("forward DeleteTopics: malformed response")
-		}
-		return codeError(resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage)
+		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
+			if len(resp.Topics) != 1 {
+				return 0, nil, false
+			}
+			return resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, true
+		})
 	case metadata.OpCreatePartitions:
 		req := kmsg.NewPtrCreatePartitionsRequest()
 		req.Version, req.TimeoutMillis = 3, 30000
@@ -661,13 +659,12 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Topics = append(req.Topics, t)
 		resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
-			return err
-		}
-		if len(resp.Topics) != 1 {
-			return errors.New("forward CreatePartitions: malformed response")
-		}
-		return codeError(resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage)
+		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
+			if len(resp.Topics) != 1 {
+				return 0, nil, false
+			}
+			return resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, true
+		})
 	case metadata.OpSetTopicConfigs:
 		req := kmsg.NewPtrAlterConfigsRequest()
 		req.Version = 2
@@ -680,13 +677,12 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Resources = append(req.Resources, r)
 		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
-			return err
-		}
-		if len(resp.Resources) != 1 {
-			return errors.New("forward AlterConfigs: malformed response")
-		}
-		return codeError(resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage)
+		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
+			if len(resp.Resources) != 1 {
+				return 0, nil, false
+			}
+			return resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage, true
+		})
 	case metadata.OpAlterPartition:
 		req := kmsg.NewPtrAlterPartitionRequest()
 		req.Version = 1
@@ -701,16 +697,15 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		t.Partitions = append(t.Partitions, p)
 		req.Topics = append(req.Topics, t)
 		resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
-			return err
-		}
-		if err := codeError(resp.ErrorCode, nil); err != nil {
-			return err
-		}
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return errors.New("forward AlterPartition: malformed response")
-		}
-		return codeError(resp.Topics[0].Partitions[0].ErrorCode, nil)
+		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
+			switch {
+			case resp.ErrorCode != 0:
+				return resp.ErrorCode, nil, true
+			case len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1:
+				return 0, nil, false
+			}
+			return resp.Topics[0].Partitions[0].ErrorCode, nil, true
+		})
 	case metadata.OpElectLeaders:
 		req := kmsg.NewPtrElectLeadersRequest()
 		req.Version, req.TimeoutMillis = 2, 30000
@@ -726,10 +721,7 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 			}
 		}
 		resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
-			return err
-		}
-		if err := codeError(resp.ErrorCode, nil); err != nil {
+		if err := f.forward(ctx, addr, req, resp, func() (int16, *string, bool) { return resp.ErrorCode, nil, true }); err != nil {
 			return err
 		}
 		cmd.ElectResults = map[string]map[int32]error{}
@@ -749,19 +741,20 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
 		req.Topics = append(req.Topics, rt)
 		resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
+		err := f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
+			switch {
+			case resp.ErrorCode != 0:
+				return resp.ErrorCode, resp.ErrorMessage, true
+			case len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1:
+				return 0, nil, false
+			}
+			p := &resp.Topics[0].Partitions[0]
+			return p.ErrorCode, p.ErrorMessage, true
+		})
+		if err != nil {
 			return err
-		}
-		if err := codeError(resp.ErrorCode, resp.ErrorMessage); err != nil {
-			return err
-		}
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return errors.New("forward DescribeQuorum: malformed response")
 		}
 		p := &resp.Topics[0].Partitions[0]
-		if err := codeError(p.ErrorCode, p.ErrorMessage); err != nil {
-			return err
-		}
 		qs := &metadata.QuorumStatus{Leader: p.LeaderID, Term: uint64(max(p.LeaderEpoch, 0)), Commit: uint64(max(p.HighWatermark, 0))}
 		for _, v := range p.CurrentVoters {
 			qs.Voters = append(qs.Voters, v.ReplicaID)
@@ -787,10 +780,7 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 			req.Topics = append(req.Topics, t)
 		}
 		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
-		if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
-			return err
-		}
-		if err := codeError(resp.ErrorCode, resp.ErrorMessage); err != nil {
+		if err := f.forward(ctx, addr, req, resp, func() (int16, *string, bool) { return resp.ErrorCode, resp.ErrorMessage, true }); err != nil {
 			return err
 		}
 		cmd.ElectResults = map[string]map[int32]error{}
@@ -804,6 +794,22 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		return nil
 	}
 	return fmt.Errorf("BUG: forward of unknown op %q", cmd.Op)
+}
+
+// forward sends req to the controller at addr, reads the answer into resp
+// and turns it into an error: result picks out of resp the error code and
+// message that decide the outcome (the response-level code where the API
+// has one and it is set, otherwise that of the one result req asked for),
+// and reports false when the answer does not hold that result.
+func (f forwarder) forward(ctx context.Context, addr string, req kmsg.Request, resp kmsg.Response, result func() (code int16, msg *string, ok bool)) error {
+	if err := f.q.rpc.roundTrip(ctx, addr, req, resp); err != nil {
+		return err
+	}
+	code, msg, ok := result()
+	if !ok {
+		return fmt.Errorf("forward %s: malformed response", kmsg.NameForKey(req.Key()))
+	}
+	return codeError(code, msg)
 }
 
 // codeError turns a Kafka error code from the controller back into the
