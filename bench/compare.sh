@@ -31,6 +31,8 @@ FIO_SIZE=${FIO_SIZE:-1G}
 IPERF_SECONDS=${IPERF_SECONDS:-5}
 KEEP=${KEEP:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 DATA_DIR=${DATA_DIR:-$(mktemp -d /var/tmp/kavka-compare.XXXXXX)}
 BIN=$DATA_DIR/bin
 mkdir -p "$BIN"
@@ -47,53 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_idle waits (at most IDLE_WAIT seconds, default 120) until the machine
-# has been at least 85% idle for 3 seconds in a row, so that a measurement
-# does not share the cores with someone's build; it warns if it gives up.
-wait_idle() {
-  local deadline=$((SECONDS + ${IDLE_WAIT:-120})) calm=0 a b
-  while [ $SECONDS -lt $deadline ]; do
-    read -r -a a < <(head -1 /proc/stat)
-    sleep 1
-    read -r -a b < <(head -1 /proc/stat)
-    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
-    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-    if [ "$total" -gt 0 ] && [ $((100 * idle / total)) -ge 85 ]; then
-      calm=$((calm + 1))
-      [ $calm -ge 3 ] && return 0
-    else
-      calm=0
-    fi
-  done
-  echo "warning: the machine stayed busy; measuring anyway" >&2
-}
-
 log() { echo "compare: $*" >&2; }
-
-# free_port prints a TCP port nobody listens on (bounded tries).
-free_port() {
-  for _ in $(seq 1 50); do
-    local p=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "no free port" >&2; return 1
-}
-
-# wait_port waits up to $2 seconds for 127.0.0.1:$1 to accept connections.
-wait_port() {
-  local deadline=$((SECONDS + $2))
-  while [ $SECONDS -lt $deadline ]; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "port $1 not open after $2 s" >&2; return 1
-}
-
-# stop_pid sends SIGTERM to $1 and waits up to 20 s, then SIGKILL.
-stop_pid() {
-  kill "$1" 2>/dev/null || return 0
-  timeout 20 tail --pid="$1" -f /dev/null 2>/dev/null || kill -9 "$1" 2>/dev/null || true
-}
 
 # field prints the value of key=$2 in the RESULT line $1.
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
@@ -157,10 +113,9 @@ for size in $SIZES; do
     k_port=$(free_port)
     rm -rf "$DATA_DIR/kavka"
     mkdir -p "$DATA_DIR/kavka"
-    "$BIN/kavka" serve --data-dir "$DATA_DIR/kavka" --listen "127.0.0.1:$k_port" >"$DATA_DIR/kavka.log" 2>&1 &
-    k_pid=$!
+    start_kavka "$BIN/kavka" "$DATA_DIR/kavka" "$k_port" "$DATA_DIR/kavka.log" 30
+    k_pid=$KAVKA_PID
     PIDS+=("$k_pid")
-    wait_port "$k_port" 30
     brokers=127.0.0.1:$k_port
   fi
   log "kavka: $RECORDS x $size B, $PARTITIONS partitions, acks=all ($brokers)"

@@ -15,6 +15,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 OUT=${OUT:-bench-out}
 KEEP=${KEEP:-0}
 EXTRA=${EXTRA:-}
@@ -30,53 +32,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_idle waits (at most IDLE_WAIT seconds, default 120) until the machine
-# has been at least 85% idle for 3 seconds in a row, so that a measurement
-# does not share the cores with someone's build; it warns if it gives up.
-wait_idle() {
-  local deadline=$((SECONDS + ${IDLE_WAIT:-120})) calm=0 a b
-  while [ $SECONDS -lt $deadline ]; do
-    read -r -a a < <(head -1 /proc/stat)
-    sleep 1
-    read -r -a b < <(head -1 /proc/stat)
-    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
-    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-    if [ "$total" -gt 0 ] && [ $((100 * idle / total)) -ge 85 ]; then
-      calm=$((calm + 1))
-      [ $calm -ge 3 ] && return 0
-    else
-      calm=0
-    fi
-  done
-  echo "warning: the machine stayed busy; measuring anyway" >&2
-}
-
 log() { echo "workloads: $*" >&2; }
-
-free_port() {
-  for _ in $(seq 1 50); do
-    local p=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "no free port" >&2; return 1
-}
 
 # start_broker DIR PORT: starts kavka serve in the background, sets PID.
 start_broker() {
-  "$BIN" serve --data-dir "$1" --listen "127.0.0.1:$2" >>"$OUT/broker-$name.log" 2>&1 &
-  PID=$!
-  local deadline=$((SECONDS + 60))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ] || ! kill -0 "$PID" 2>/dev/null; then
-      echo "broker on port $2 did not start; see $OUT/broker-$name.log" >&2; return 1
-    fi
-    sleep 0.05
-  done
+  start_kavka "$BIN" "$1" "$2" "$OUT/broker-$name.log"
+  PID=$KAVKA_PID
 }
 
 stop_broker() {
-  kill "$PID" 2>/dev/null || true
-  timeout 30 tail --pid="$PID" -f /dev/null 2>/dev/null || kill -9 "$PID" 2>/dev/null || true
+  stop_pid "$PID" 30
   PID=
 }
 
