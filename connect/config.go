@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ConfigType is the type of a configuration key, as in Kafka's ConfigDef.
@@ -180,6 +181,12 @@ func (c *Config) Int(name string) int64 {
 		c.err = fmt.Errorf("config %s: %w", name, err)
 	}
 	return n
+}
+
+// Millis returns the value of name, a number of milliseconds (Kafka's
+// *.ms keys), as a duration.
+func (c *Config) Millis(name string) time.Duration {
+	return time.Duration(c.Int(name)) * time.Millisecond
 }
 
 // Bool returns the value of name as a boolean.

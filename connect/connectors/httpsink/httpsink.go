@@ -149,8 +149,8 @@ func (t *Task) Start(_ context.Context, cfg map[string]string, _ connect.SinkTas
 	}
 	t.prefix, t.suffix, t.sep = raw("batch.prefix", ""), raw("batch.suffix", ""), raw("batch.separator", ",")
 	t.batch, t.retries = int(c.Int("batch.max.size")), int(c.Int("max.retries"))
-	t.backoff = time.Duration(c.Int("retry.backoff.ms")) * time.Millisecond
-	t.maxBackoff = time.Duration(c.Int("retry.backoff.max.ms")) * time.Millisecond
+	t.backoff = c.Millis("retry.backoff.ms")
+	t.maxBackoff = c.Millis("retry.backoff.max.ms")
 	t.failOnNull = c.String("behavior.on.null.values") == "fail"
 	if t.retryOn, err = parseCodes(c.String("retry.on.status.codes")); err != nil {
 		return err
@@ -174,7 +174,7 @@ func (t *Task) Start(_ context.Context, cfg map[string]string, _ connect.SinkTas
 		}
 	}
 	if t.Client == nil {
-		t.Client = &http.Client{Timeout: time.Duration(c.Int("http.request.timeout.ms")) * time.Millisecond}
+		t.Client = &http.Client{Timeout: c.Millis("http.request.timeout.ms")}
 	}
 	t.log = slog.Default()
 	if t.sleep == nil {

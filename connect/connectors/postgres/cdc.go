@@ -143,8 +143,8 @@ func (t *CDCTask) Start(ctx context.Context, cfg map[string]string, tc connect.S
 	t.c = c
 	t.slot, t.prefix = c.String("slot.name"), c.String("topic.prefix")
 	t.batch = int(c.Int("max.batch.size"))
-	t.wait = time.Duration(c.Int("poll.interval.ms")) * time.Millisecond
-	t.statusInt = time.Duration(c.Int("status.update.interval.ms")) * time.Millisecond
+	t.wait = c.Millis("poll.interval.ms")
+	t.statusInt = c.Millis("status.update.interval.ms")
 	t.relations = map[uint32]*pglogrepl.RelationMessage{}
 	off, err := tc.Offset(map[string]any{"slot": t.slot})
 	if err != nil {

@@ -97,7 +97,7 @@ func (t *SourceTask) Start(ctx context.Context, cfg map[string]string, tc connec
 	}
 	t.c = c
 	t.tables = connect.SplitList(cfg["tables"])
-	t.interval = time.Duration(c.Int("poll.interval.ms")) * time.Millisecond
+	t.interval = c.Millis("poll.interval.ms")
 	t.state = map[string]*tableState{}
 	for _, tb := range t.tables {
 		st := &tableState{inc: -1 << 63}
