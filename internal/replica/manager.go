@@ -362,10 +362,11 @@ func (m *Manager) startFetcherLocked(src int32) {
 	}
 	f := &fetcher{m: m, source: src}
 	m.fetchers[src] = f
+	ctx := m.runCtx // read under m.mu: Run clears it when it returns
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		f.run(m.runCtx)
+		f.run(ctx)
 	}()
 }
 
