@@ -326,3 +326,42 @@ func BenchmarkProduceValidation(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkManagerCreate creates empty logs in one data directory, as a
+// broker does when one CreateTopics gives it thousands of partitions
+// (docs/benchmarks.md "Metadata propagation"): one Create after another,
+// or all b.N with one CreateMany.
+func BenchmarkManagerCreate(b *testing.B) {
+	for _, mode := range []string{"create", "many"} {
+		b.Run(mode, func(b *testing.B) {
+			m, err := NewManager(vfs.Default, b.TempDir(), Options{Logger: quietLogger()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			if err := m.Load(func(string, int32) Config { return DefaultConfig() }); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			if mode == "create" {
+				for i := 0; i < b.N; i++ {
+					if _, err := m.Create("wide", int32(i), DefaultConfig()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			} else {
+				specs := make([]NewLog, b.N)
+				for i := range specs {
+					specs[i] = NewLog{Topic: "wide", Partition: int32(i), Config: DefaultConfig()}
+				}
+				_, errs := m.CreateMany(specs)
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.StopTimer()
+		})
+	}
+}

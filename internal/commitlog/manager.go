@@ -22,6 +22,8 @@ const (
 
 	// loadWorkers bounds the logs Load opens at once.
 	loadWorkers = 8
+	// createWorkers bounds the logs CreateMany creates at once.
+	createWorkers = 16
 )
 
 // Manager owns a data directory of logs (<topic>-<partition>/), its
@@ -40,10 +42,13 @@ type Manager struct {
 	// by Run's goroutine, made by Run from tick.
 	scrub *scrubber
 
-	mu     sync.Mutex
-	logs   map[partitionKey]*Log // guarded by mu
-	closed bool                  // guarded by mu
-	loaded bool                  // guarded by mu
+	mu   sync.Mutex
+	logs map[partitionKey]*Log // guarded by mu
+	// creating holds the partitions CreateMany is creating (not yet in
+	// logs): Create and CreateMany refuse them with ErrExists.
+	creating map[partitionKey]struct{} // guarded by mu
+	closed   bool                      // guarded by mu
+	loaded   bool                      // guarded by mu
 
 	lastCheckpointMs int64 // owned by Run's goroutine
 }
@@ -57,7 +62,7 @@ func NewManager(fs vfs.FS, dir string, opts Options) (*Manager, error) {
 	}
 	return &Manager{
 		fs: fs, dir: dir, opts: opts, hc: newHandleCache(opts.MaxOpenFiles), sync: newSyncer(opts.SyncWorkers),
-		tick: time.Second, logs: make(map[partitionKey]*Log),
+		tick: time.Second, logs: make(map[partitionKey]*Log), creating: make(map[partitionKey]struct{}),
 	}, nil
 }
 
@@ -185,7 +190,7 @@ func (m *Manager) Create(topic string, partition int32, cfg Config) (*Log, error
 		return nil, ErrClosed
 	}
 	k := partitionKey{topic, partition}
-	if _, ok := m.logs[k]; ok {
+	if m.existsLocked(k) {
 		return nil, fmt.Errorf("%w: %s", ErrExists, logDirName(topic, partition))
 	}
 	l, err := openLog(m.fs, m.fs.PathJoin(m.dir, logDirName(topic, partition)), cfg, m.opts, openState{
@@ -196,6 +201,129 @@ func (m *Manager) Create(topic string, partition int32, cfg Config) (*Log, error
 	}
 	m.logs[k] = l
 	return l, nil
+}
+
+// existsLocked reports whether partition k has a log or one is being
+// created. m.mu must be held.
+func (m *Manager) existsLocked(k partitionKey) bool {
+	_, ok := m.logs[k]
+	_, creating := m.creating[k]
+	return ok || creating
+}
+
+// NewLog names a log for CreateMany.
+type NewLog struct {
+	Topic     string
+	Partition int32
+	Config    Config
+}
+
+// CreateMany creates and opens new, empty logs, as Create does one at a
+// time, and returns each one's log or error, in the order of specs (an
+// ErrExists error for a partition that already has a log or is being
+// created). It is what a broker does when one metadata change gives it
+// thousands of partitions (docs/benchmarks.md "Metadata propagation"):
+//
+//   - the partition directories are made first and made durable together
+//     by one fsync of the data directory, where Create fsyncs it once per
+//     log; no log is returned, so nothing can be written to one, before
+//     that fsync succeeded;
+//   - the logs are then opened by a bounded pool of createWorkers
+//     goroutines (joined before it returns): each creates its first
+//     segment and fsyncs its own directory, and the file system merges
+//     the concurrent fsyncs into shared journal commits.
+//
+// Manager.mu is not held while the files are made, so Get and the logs
+// already open are not held up; the new logs become visible to Get all
+// at once when CreateMany returns.
+func (m *Manager) CreateMany(specs []NewLog) ([]*Log, []error) {
+	logs, errs := make([]*Log, len(specs)), make([]error, len(specs))
+	var todo []int
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return logs, errs
+	}
+	for i, sp := range specs {
+		k := partitionKey{sp.Topic, sp.Partition}
+		switch {
+		case sp.Topic == "" || sp.Partition < 0:
+			errs[i] = fmt.Errorf("%w: topic %q partition %d", ErrInvalidConfig, sp.Topic, sp.Partition)
+		case m.existsLocked(k):
+			errs[i] = fmt.Errorf("%w: %s", ErrExists, logDirName(sp.Topic, sp.Partition))
+		default:
+			m.creating[k] = struct{}{}
+			todo = append(todo, i)
+		}
+	}
+	m.mu.Unlock()
+	if len(todo) == 0 {
+		return logs, errs
+	}
+
+	// 1. Every partition directory, then one fsync of the data directory.
+	made := todo[:0:0]
+	for _, i := range todo {
+		dir := m.fs.PathJoin(m.dir, logDirName(specs[i].Topic, specs[i].Partition))
+		if err := m.fs.MkdirAll(dir, 0o755); err != nil {
+			errs[i] = fmt.Errorf("open log %s: create dir: %w", dir, err)
+			continue
+		}
+		made = append(made, i)
+	}
+	if len(made) > 0 {
+		if err := syncDir(m.fs, m.dir); err != nil {
+			for _, i := range made {
+				errs[i] = fmt.Errorf("open log %s: %w", logDirName(specs[i].Topic, specs[i].Partition), err)
+			}
+			made = nil
+		}
+	}
+
+	// 2. The logs, by a bounded pool.
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(createWorkers, len(made)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				sp := specs[i]
+				logs[i], errs[i] = openLog(m.fs, m.fs.PathJoin(m.dir, logDirName(sp.Topic, sp.Partition)), sp.Config, m.opts, openState{
+					recoveryPoint: -1, logStart: -1, hw: -1, cleanedTo: -1, hc: m.hc, syncer: m.sync, topic: sp.Topic, partition: sp.Partition,
+				})
+			}
+		}()
+	}
+	for _, i := range made {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	// 3. Published together, unless the Manager was closed meanwhile.
+	m.mu.Lock()
+	closed := m.closed
+	for _, i := range todo {
+		k := partitionKey{specs[i].Topic, specs[i].Partition}
+		delete(m.creating, k)
+		if logs[i] != nil && !closed {
+			m.logs[k] = logs[i]
+		}
+	}
+	m.mu.Unlock()
+	if closed {
+		for _, i := range todo {
+			if logs[i] != nil {
+				logs[i].Close()
+				logs[i], errs[i] = nil, ErrClosed
+			}
+		}
+	}
+	return logs, errs
 }
 
 // SetProducerIDExpiration sets producer.id.expiration.ms for the open logs

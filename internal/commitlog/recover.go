@@ -149,7 +149,8 @@ func (l *Log) load(st openState) error {
 		mark = corruptMarker{base: -2} // recovery ignores it
 	}
 	now := l.nowMs()
-	if len(l.segs) == 0 {
+	fresh := len(l.segs) == 0
+	if fresh {
 		base := max(st.logStart, 0)
 		s := newSegment(fs, l.dir, base, l.hc)
 		f, err := fs.Create(s.path(logSuffix))
@@ -182,8 +183,13 @@ func (l *Log) load(st openState) error {
 	if st.cleanedTo >= 0 {
 		l.cleanedTo = min(max(st.cleanedTo, l.logStart), leo)
 	}
-	if err := active.writable().Sync(); err != nil {
-		return fmt.Errorf("sync segment %s: %w", segmentName(active.base), err)
+	// A segment this load created is empty and no crashed process wrote to
+	// it; its directory entry was fsynced above, and the first durable
+	// append fsyncs the file itself.
+	if !fresh {
+		if err := active.writable().Sync(); err != nil {
+			return fmt.Errorf("sync segment %s: %w", segmentName(active.base), err)
+		}
 	}
 	l.flushed.Store(leo)
 	l.lastFlushMs = now
