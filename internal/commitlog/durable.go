@@ -143,13 +143,33 @@ func (l *Log) runQueuedRound() {
 	l.runRound(r, true)
 }
 
-// runRound runs round r, which the caller made l.syncing: it fsyncs, wakes
-// r's waiters and hands a round that became pending meanwhile to the
-// syncer (worker: the caller is a syncer worker, which drains the queue
-// even while stopping). Without a running syncer that pending round ends
-// without an fsync; its waiters then lead one themselves.
+// SetOnDurable sets fn to be called, without locks, each time an fsync
+// round of the group commit (WaitDurable, the Manager's syncer) has raised
+// the durable offset, on the goroutine that ran the fsync and before the
+// round's waiters are woken. The replica layer uses it to serve followers
+// and advance the high watermark the moment the leader's data is durable,
+// instead of when a waiting produce request gets to run. nil removes it.
+// fn must be quick and must not wait for this log's durability.
+func (l *Log) SetOnDurable(fn func()) {
+	if fn == nil {
+		l.onDurable.Store(nil)
+		return
+	}
+	l.onDurable.Store(&fn)
+}
+
+// runRound runs round r, which the caller made l.syncing: it fsyncs, tells
+// the onDurable hook, wakes r's waiters and hands a round that became
+// pending meanwhile to the syncer (worker: the caller is a syncer worker,
+// which drains the queue even while stopping). Without a running syncer
+// that pending round ends without an fsync; its waiters then lead one
+// themselves.
 func (l *Log) runRound(r *syncRound, worker bool) {
+	before := l.flushed.Load()
 	err := l.syncActive()
+	if fn := l.onDurable.Load(); fn != nil && err == nil && l.flushed.Load() > before {
+		(*fn)()
+	}
 	l.smu.Lock()
 	defer l.smu.Unlock()
 	r.err = err

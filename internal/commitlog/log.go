@@ -125,6 +125,9 @@ type Log struct {
 	smu     sync.Mutex // never held while taking mu
 	syncing *syncRound // guarded by smu: the fsync running now, or nil
 	pending *syncRound // guarded by smu: the next fsync (queued, or queued when syncing ends), or nil
+	// onDurable is told when an fsync round raised the durable offset
+	// (SetOnDurable); nil: nobody.
+	onDurable atomic.Pointer[func()]
 }
 
 type trash struct {

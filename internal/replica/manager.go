@@ -163,6 +163,8 @@ func (m *Manager) Remove(topic string, partition int32) {
 	}
 	m.mu.Unlock()
 	if p != nil {
+		// The log keeps p as its onDurable hook until a new replica of it
+		// replaces it: harmless, durableMoved does nothing without a role.
 		p.mu.Lock()
 		p.role, p.followers, p.pending = RoleNone, nil, nil
 		p.mu.Unlock()

@@ -101,7 +101,30 @@ type Partition struct {
 }
 
 func newPartition(m *Manager, topic string, index int32, l *commitlog.Log) *Partition {
-	return &Partition{topic: topic, index: index, log: l, m: m, leader: -1, epoch: -1, hw: l.HighWatermark()}
+	p := &Partition{topic: topic, index: index, log: l, m: m, leader: -1, epoch: -1, hw: l.HighWatermark()}
+	l.SetOnDurable(p.durableMoved)
+	return p
+}
+
+// durableMoved is the log's onDurable hook: an fsync round raised the
+// durable offset. On a leader that is LeaderDurable, run by the goroutine
+// that fsynced (often a syncer worker) the moment the data is durable:
+// followers waiting in a long poll get it, and the high watermark moves,
+// without waiting for the produce request that appended it to be scheduled
+// (or, in a request for several partitions, to finish waiting for the
+// partitions before this one). On a follower it does nothing.
+func (p *Partition) durableMoved() {
+	p.mu.Lock()
+	if p.role != RoleLeader {
+		p.mu.Unlock()
+		return
+	}
+	moved := p.maybeAdvanceHWLocked()
+	p.mu.Unlock()
+	p.m.dataArrived(p)
+	if moved {
+		p.m.hwMoved(p)
+	}
 }
 
 // Topic returns the partition's topic.
