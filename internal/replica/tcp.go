@@ -32,7 +32,7 @@ type tcpConn struct {
 	addr string
 	c    net.Conn // guarded by mu
 	corr int32    // guarded by mu
-	buf  []byte   // guarded by mu
+	buf  []byte   // guarded by mu: the encoded request
 }
 
 // NewTCPTransport returns a transport dialing brokers at addr(id).
@@ -127,10 +127,10 @@ func (c *tcpConn) roundTrip(ctx context.Context, f *kmsg.RequestFormatter, req k
 	if n < 4 || n > maxBytes {
 		return fmt.Errorf("response from %s: frame size %d", c.addr, n)
 	}
-	if cap(c.buf) < int(n) {
-		c.buf = make([]byte, n)
-	}
-	b := c.buf[:n]
+	// The response keeps sub-slices of the frame (record batches), so the
+	// frame is read into a buffer of its own rather than c.buf, and decoded
+	// in place (no copy of the batches).
+	b := make([]byte, n)
 	if _, err := io.ReadFull(c.c, b); err != nil {
 		return fmt.Errorf("read from %s: %w", c.addr, err)
 	}
@@ -145,10 +145,7 @@ func (c *tcpConn) roundTrip(ctx context.Context, f *kmsg.RequestFormatter, req k
 		}
 		b = b[1:]
 	}
-	// The response keeps sub-slices of b (record batches): give it its own.
-	body := make([]byte, len(b))
-	copy(body, b)
-	if err := resp.ReadFrom(body); err != nil {
+	if err := resp.ReadFrom(b); err != nil {
 		return fmt.Errorf("decode response from %s: %w", c.addr, err)
 	}
 	return nil
