@@ -131,7 +131,11 @@ func (nd *Node) Start() {
 	t.Helper()
 	cmd := exec.Command(nd.c.bin, "serve", "--config", nd.Dir+".properties")
 	cmd.Stdout, cmd.Stderr = nd.log, nd.log
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	procs := "1"
+	if v := os.Getenv("KAVKA_CLUSTER_GOMAXPROCS"); v != "" {
+		procs = v // a benchmark knob; the tests keep 1
+	}
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node %d: %v", nd.ID, err)
 	}
