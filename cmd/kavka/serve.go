@@ -84,7 +84,7 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			fsys = faultFSFromEnv(fsys, logger) // test hook, off unless KAVKA_TEST_FAULT_FILE is set
-			srv, err := server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv(), FS: fsys})
+			srv, err := server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv(os.ReadFile), FS: fsys})
 			if err != nil {
 				return err
 			}

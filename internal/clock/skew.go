@@ -1,6 +1,8 @@
 package clock
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -15,12 +17,14 @@ const SkewFileEnv = "KAVKA_TEST_CLOCK_FILE"
 // skewReload is how often a Skewed clock re-reads its file at most.
 const skewReload = 100 * time.Millisecond
 
-// FromEnv returns Real, or a [Skewed] clock reading the file named by
-// KAVKA_TEST_CLOCK_FILE if that is set (a test hook for clock faults in a
-// broker process; it costs nothing when unset).
-func FromEnv() Clock {
+// FromEnv returns Real, or a [Skewed] clock reading, with readFile, the file
+// named by KAVKA_TEST_CLOCK_FILE if that is set (a test hook for clock faults
+// in a broker process; it costs nothing when unset). The caller supplies
+// readFile (os.ReadFile in the binary) because this package does no file
+// I/O of its own (STYLE C9: only internal/vfs touches files).
+func FromEnv(readFile func(path string) ([]byte, error)) Clock {
 	if p := os.Getenv(SkewFileEnv); p != "" {
-		return NewSkewed(p)
+		return NewSkewed(p, readFile)
 	}
 	return Real
 }
@@ -38,15 +42,19 @@ func FromEnv() Clock {
 // durations with Now sees a jump as Kafka's wall-clock Time.milliseconds()
 // does.
 type Skewed struct {
-	path string
+	path     string
+	readFile func(path string) ([]byte, error)
 
 	mu     sync.Mutex
 	offset time.Duration // guarded by mu
 	read   time.Time     // guarded by mu; when the file was last read (zero: never)
 }
 
-// NewSkewed returns a clock skewed by the offset in the file at path.
-func NewSkewed(path string) *Skewed { return &Skewed{path: path} }
+// NewSkewed returns a clock skewed by the offset in the file at path, read
+// with readFile.
+func NewSkewed(path string, readFile func(path string) ([]byte, error)) *Skewed {
+	return &Skewed{path: path, readFile: readFile}
+}
 
 // Now returns the system time plus the file's offset.
 func (s *Skewed) Now() time.Time {
@@ -63,9 +71,9 @@ func (s *Skewed) Offset(now time.Time) time.Duration {
 		return s.offset
 	}
 	s.read = now
-	b, err := os.ReadFile(s.path)
+	b, err := s.readFile(s.path)
 	switch {
-	case os.IsNotExist(err):
+	case errors.Is(err, fs.ErrNotExist):
 		s.offset = 0
 	case err != nil:
 	default:

@@ -9,15 +9,15 @@ import (
 
 func TestFromEnvUnsetIsReal(t *testing.T) {
 	t.Setenv(SkewFileEnv, "")
-	if c := FromEnv(); c != Real {
-		t.Fatalf("FromEnv() = %T, want Real", c)
+	if c := FromEnv(os.ReadFile); c != Real {
+		t.Fatalf("FromEnv(os.ReadFile) = %T, want Real", c)
 	}
 }
 
 func TestSkewedFollowsFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "skew")
 	t.Setenv(SkewFileEnv, p)
-	c, ok := FromEnv().(*Skewed)
+	c, ok := FromEnv(os.ReadFile).(*Skewed)
 	if !ok {
 		t.Fatal("FromEnv did not return a Skewed clock")
 	}
@@ -53,7 +53,7 @@ func TestSkewedOneOffset(t *testing.T) {
 	if err := os.WriteFile(p, []byte("-1h"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := NewSkewed(p)
+	c := NewSkewed(p, os.ReadFile)
 	a := c.Now()
 	if b := c.Now(); b.Sub(a) < 0 || b.Sub(a) > time.Minute {
 		t.Fatalf("two readings under one offset %v apart", b.Sub(a))
