@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kavka-io/kavka/internal/metadata"
 )
@@ -36,6 +37,8 @@ type checker struct {
 	metaLeaders    map[epochKey]int32  // leader named by an image
 	maxEpoch       map[tp]int32        // highest leader epoch in any image
 	imageAt        map[int64]uint64    // image fingerprint at each metadata offset
+	producers      map[tp]*idemProducer
+	everReplica    map[tp]map[int32]bool // every replica any image listed
 	steps          int
 }
 
@@ -47,6 +50,8 @@ func (c *checker) init() {
 	c.metaLeaders = map[epochKey]int32{}
 	c.maxEpoch = map[tp]int32{}
 	c.imageAt = map[int64]uint64{}
+	c.producers = map[tp]*idemProducer{}
+	c.everReplica = map[tp]map[int32]bool{}
 }
 
 // see records that offset off of k holds v (acknowledged, or read below a
@@ -101,6 +106,12 @@ func (s *Sim) checkImage(inc *incarnation, prev, next *metadata.Image) {
 					pt.Partitions[p.Index].LeaderEpoch > p.LeaderEpoch {
 					s.fail("node %d: leader epoch of %s-%d went back from %d to %d", id, name, p.Index, pt.Partitions[p.Index].LeaderEpoch, p.LeaderEpoch)
 				}
+			}
+			if c.everReplica[k] == nil {
+				c.everReplica[k] = map[int32]bool{}
+			}
+			for _, r := range p.Replicas {
+				c.everReplica[k][r] = true
 			}
 			if old, ok := c.maxEpoch[k]; !ok || p.LeaderEpoch > old {
 				c.maxEpoch[k] = p.LeaderEpoch
@@ -169,6 +180,58 @@ func (s *Sim) checkAlways() {
 	if c.steps%200 == 0 {
 		s.checkLeadersHoldCommitted()
 	}
+	s.checkLogDirFailover()
+}
+
+// logDirFailoverBound is how soon after a log directory fails, in a calm
+// cluster, the controller has moved every leadership and ISR membership
+// of its broker away: a heartbeat at once (one RPC timeout, one retry)
+// and a metadata commit.
+const logDirFailoverBound = 3 * time.Second
+
+// calm reports whether no fault but disk faults is active: every node up
+// and running, no cut link, a calm network.
+func (s *Sim) calm() bool {
+	if len(s.cuts) > 0 || s.netc != calmNet {
+		return false
+	}
+	for _, n := range s.nodes {
+		if !n.up || n.paused {
+			return false
+		}
+	}
+	return true
+}
+
+// checkLogDirFailover: a broker whose log directory failed while the
+// cluster was calm, and stayed calm since, leads nothing and is in no ISR
+// of more than one member in the active controller's image within
+// logDirFailoverBound (ADR 0006, KIP-858).
+func (s *Sim) checkLogDirFailover() {
+	if !s.calm() {
+		s.lastUncalm = s.now
+		return
+	}
+	ctl := s.activeController()
+	if ctl == nil {
+		return
+	}
+	im := ctl.meta.Image()
+	for _, n := range s.nodes {
+		inc := n.inc
+		if inc == nil || !inc.dirOffline || inc.offlineAt <= s.lastUncalm || s.now-inc.offlineAt < logDirFailoverBound {
+			continue
+		}
+		for _, name := range im.TopicNames() {
+			for _, p := range im.Topic(name).Partitions {
+				if p.Leader == n.id || len(p.ISR) > 1 && slices.Contains(p.ISR, n.id) {
+					s.fail("log-dir failure: node %d's directory offline since %v, calm since, but %s-%d still has leader %d, ISR %v",
+						n.id, inc.offlineAt, name, p.Index, p.Leader, p.ISR)
+					return
+				}
+			}
+		}
+	}
 }
 
 func sortedTPs[V any](m map[tp]V) []tp {
@@ -212,6 +275,7 @@ func (s *Sim) checkLeadersHoldCommitted() {
 		}
 		l := ld.logs[k]
 		have := s.contents(l, l.LogEndOffset())
+		s.checkNoDuplicates(ld, k, have)
 		for _, off := range sortedKeys(s.ck.seen[k]) {
 			if v := s.ck.seen[k][off]; have[off] != v {
 				s.fail("G-DUR: leader %d of %s-%d (epoch %d) has %q at offset %d, committed %q (log end %d)",
@@ -219,6 +283,25 @@ func (s *Sim) checkLeadersHoldCommitted() {
 				return
 			}
 		}
+	}
+}
+
+// checkNoDuplicates: an idempotent producer's batch (its values are
+// unique to its producer id and sequence; retries repeat them) is in the
+// leader's log below its high watermark once at most.
+func (s *Sim) checkNoDuplicates(ld *incarnation, k tp, have map[int64]string) {
+	hw := ld.rm.Partition(k.topic, k.part).HighWatermark()
+	at := map[string]int64{}
+	for _, off := range sortedKeys(have) {
+		v := have[off]
+		if off >= hw || !strings.Contains(v, "-q") {
+			continue
+		}
+		if first, ok := at[v]; ok {
+			s.fail("idempotence: leader %d of %s-%d holds %q at offsets %d and %d (below the high watermark %d)", ld.n.id, k.topic, k.part, v, first, off, hw)
+			return
+		}
+		at[v] = off
 	}
 }
 
@@ -252,6 +335,10 @@ func (s *Sim) converged() bool {
 			return false
 		}
 		mp := t.Partitions[k.part]
+		if len(mp.AddingReplicas) > 0 || len(mp.RemovingReplicas) > 0 {
+			s.why = fmt.Sprintf("%s-%d: reassignment to %v not complete (adding %v, removing %v, ISR %v)", k.topic, k.part, mp.Replicas, mp.AddingReplicas, mp.RemovingReplicas, mp.ISR)
+			return false
+		}
 		if mp.Leader < 0 || len(mp.ISR) != len(mp.Replicas) {
 			s.why = fmt.Sprintf("%s-%d: leader %d, ISR %v of replicas %v", k.topic, k.part, mp.Leader, mp.ISR, mp.Replicas)
 			return false

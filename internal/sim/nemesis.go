@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"slices"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +36,7 @@ type nemesisKind struct {
 var nemeses = []nemesisKind{
 	{"crash", 6}, {"crash-all", 1}, {"isolate", 4}, {"split", 2}, {"one-way", 3},
 	{"degrade", 3}, {"clock-jump", 2}, {"pause", 3}, {"isolate-leader", 3},
+	{"shutdown", 3}, {"reassign", 4}, {"disk-fail", 3},
 }
 
 func (s *Sim) nemesis() {
@@ -110,6 +113,25 @@ func (s *Sim) nemesis() {
 				}
 			})
 		}
+	case "shutdown":
+		// A controlled shutdown, then a restart (a rolling restart's step).
+		if n.up && !n.paused && n.inc != nil && !n.inc.stopping {
+			inc, down := n.inc, s.dur(200*time.Millisecond, 3*time.Second)
+			inc.stopping = true
+			s.logf("controlled shutdown of %d (down %v)", n.id, down)
+			s.spawn("controlled shutdown", n, inc, func(t *task) result { s.controlledShutdown(t, inc, down); return result{} }, nil)
+		}
+	case "reassign":
+		s.reassign()
+	case "disk-fail":
+		// The log directory's writes fail for d: the next log write or
+		// fsync takes the log, so the directory, offline.
+		if !n.diskFault {
+			d := s.dur(500*time.Millisecond, 5*time.Second)
+			n.diskFault, n.diskErr = true, []error{syscall.EIO, syscall.ENOSPC}[s.rng.IntN(2)]
+			s.logf("disk of %d fails (%v) for %v", n.id, n.diskErr, d)
+			s.after(d, nil, func() { s.liftDiskFault(n) })
+		}
 	default:
 		panic(fmt.Sprintf("BUG: sim: unknown nemesis %q", kind))
 	}
@@ -129,8 +151,20 @@ func (s *Sim) restart(n *node) {
 	if n.up {
 		return
 	}
+	if n.diskFault {
+		// The broker cannot open its logs: its supervisor tries again.
+		s.after(200*time.Millisecond, nil, func() { s.restart(n) })
+		return
+	}
 	if err := s.start(n); err != nil {
 		s.fail("restart %d: %v", n.id, err)
+	}
+}
+
+func (s *Sim) liftDiskFault(n *node) {
+	if n.diskFault {
+		n.diskFault = false
+		s.logf("disk of %d recovers", n.id)
 	}
 }
 
@@ -177,9 +211,67 @@ func (s *Sim) heal() {
 	clear(s.cuts)
 	s.netc = calmNet
 	for _, n := range s.nodes {
+		s.liftDiskFault(n)
 		s.unpause(n)
 		s.restart(n)
 	}
 	s.settle()
 	s.ck.ackedAfterHeal = map[tp]bool{}
+}
+
+// reassign starts, replaces or cancels the reassignment of a random
+// partition (AlterPartitionReassignments from an admin client): remove a
+// replica, add a broker that holds none, move one replica to such a
+// broker, or cancel the one in progress. The replication factor stays
+// within 2..4 (min.insync.replicas is 2).
+func (s *Sim) reassign() {
+	ks := s.partitions()
+	k := ks[s.rng.IntN(len(ks))]
+	mp := s.controllerPartition(k)
+	if mp == nil {
+		return
+	}
+	orig := slices.DeleteFunc(slices.Clone(mp.Replicas), func(r int32) bool { return slices.Contains(mp.AddingReplicas, r) })
+	var spare []int32
+	for _, n := range s.nodes {
+		if !slices.Contains(orig, n.id) && (s.cfg.ReaddReplicas || !s.ck.everReplica[k][n.id]) {
+			spare = append(spare, n.id)
+		}
+	}
+	var target []int32 // nil: cancel
+	inProgress := len(mp.AddingReplicas) > 0 || len(mp.RemovingReplicas) > 0
+	switch op := s.rng.IntN(4); {
+	case inProgress && op == 0:
+	case len(orig) > 2 && (len(spare) == 0 || op == 1):
+		i := s.rng.IntN(len(orig))
+		target = slices.Delete(slices.Clone(orig), i, i+1)
+	case len(spare) > 0 && len(orig) >= rf && op >= 2:
+		target = slices.Clone(orig)
+		target[s.rng.IntN(len(target))] = spare[s.rng.IntN(len(spare))]
+	case len(spare) > 0 && len(orig) < 4:
+		target = append(slices.Clone(orig), spare[s.rng.IntN(len(spare))])
+	default:
+		return
+	}
+	if target != nil {
+		s.rng.Shuffle(len(target), func(i, j int) { target[i], target[j] = target[j], target[i] })
+	}
+	s.Stats.Reassignments++
+	s.spawn("reassign", s.client, nil, func(*task) result {
+		ctl := s.activeController()
+		if ctl == nil {
+			return result{}
+		}
+		r := s.rpc(0, ctl.n.id, "reassign", s.cfg.RPCTimeout, func(reply func(result)) {
+			s.storeCall(ctl, "reassign", func() result {
+				res, err := ctl.meta.AlterReassignments(map[string]map[int32][]int32{k.topic: {k.part: target}})
+				if err == nil {
+					err = res[k.topic][k.part]
+				}
+				return result{err: err}
+			}, reply)
+		})
+		s.logf("reassign %s-%d from %v (adding %v) to %v: %v", k.topic, k.part, mp.Replicas, mp.AddingReplicas, target, r.err)
+		return result{}
+	}, nil)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,7 +26,8 @@ import (
 
 const (
 	dataDir = "/data"
-	raftDir = "/data/__cluster_metadata-0/raft"
+	metaDir = "/data/__cluster_metadata-0"
+	raftDir = metaDir + "/raft"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -46,6 +48,11 @@ type node struct {
 	held     []*task // tasks woken while paused
 	inc      *incarnation
 	next     int // the voter a broker without a known leader asks next
+
+	// diskFault: the log directory's writes fail (ENOSPC or EIO, diskErr)
+	// until the fault is lifted; the metadata log is not affected.
+	diskFault bool
+	diskErr   error
 }
 
 // tp names a partition.
@@ -71,6 +78,19 @@ type incarnation struct {
 	hwWait map[tp][]hwWaiter
 	lastHW map[tp]int64 // per partition: the HW last seen, for monotonicity
 	lastIm *metadata.Image
+
+	// stopping: a controlled shutdown began; the broker loop ends (server:
+	// Run's context cancelled, then quorumNode.shutdown).
+	stopping bool
+
+	// The log directory (server: logDirState): fs is the node's disk seen
+	// through the fault injector, used by the partition logs; dirOffline is
+	// set by the first log that goes offline; hbSleep is the broker loop's
+	// sleep, cut short to report it at once.
+	fs         vfs.FS
+	dirOffline bool
+	offlineAt  time.Duration
+	hbSleep    hwWaiter
 }
 
 type hwWaiter struct {
@@ -86,6 +106,12 @@ func (s *Sim) start(n *node) error {
 	inc := &incarnation{n: n, logs: map[tp]*commitlog.Log{}, tasks: map[uint64]*task{},
 		hwWait: map[tp][]hwWaiter{}, lastHW: map[tp]int64{}}
 	n.inc = inc
+	inc.fs = vfs.NewFaulty(n.fs, vfs.InjectorFunc(func(op vfs.Op, path string) vfs.Fault {
+		if !n.diskFault || op == vfs.OpRead || op == vfs.OpOpen || !strings.HasPrefix(path, dataDir+"/") || strings.HasPrefix(path, metaDir) {
+			return vfs.Fault{}
+		}
+		return vfs.Fault{Err: n.diskErr, Written: s.rng.IntN(1 << 16)}
+	}))
 	meta, err := metadata.OpenReplicated(n.fs, dataDir, metadata.Options{ClusterID: "sim", Clock: n.clk, Rand: s.randReader(), Logger: quiet},
 		metadata.QuorumOptions{SessionTimeout: s.cfg.SessionTimeout})
 	if err != nil {
@@ -323,7 +349,7 @@ func (s *Sim) toController(inc *incarnation, name string, fn func(ctl *incarnati
 // brokerLoop registers the broker and heartbeats (server: brokerLoop).
 func (s *Sim) brokerLoop(t *task, inc *incarnation) {
 	n := inc.n
-	for !t.dead {
+	for !t.dead && !inc.stopping {
 		if inc.epoch == 0 {
 			r := s.toController(inc, "register", func(ctl *incarnation) result {
 				reg := metadata.BrokerRegistration{Broker: metadata.Broker{NodeID: n.id, Host: "sim", Port: 9092}}
@@ -340,7 +366,7 @@ func (s *Sim) brokerLoop(t *task, inc *incarnation) {
 			inc.epoch = r.val.(int64)
 			s.logf("node %d registered, epoch %d", n.id, inc.epoch)
 		}
-		hb := metadata.Heartbeat{NodeID: n.id, Epoch: inc.epoch, MetadataOffset: inc.meta.Image().Offset}
+		hb := metadata.Heartbeat{NodeID: n.id, Epoch: inc.epoch, MetadataOffset: inc.meta.Image().Offset, LogDirOffline: inc.dirOffline}
 		r := s.toController(inc, "heartbeat", func(ctl *incarnation) result {
 			res, err := ctl.meta.BrokerHeartbeat(hb)
 			return result{val: res, err: err}
@@ -358,8 +384,80 @@ func (s *Sim) brokerLoop(t *task, inc *incarnation) {
 		if r.val.(metadata.HeartbeatResult).IsFenced {
 			wait = min(wait, 100*time.Millisecond)
 		}
-		_ = s.sleep(wait)
+		// A failed log directory is reported at once (server: logDirState.sleep).
+		_ = s.await(func(t *task, w uint64) {
+			inc.hbSleep = hwWaiter{t, w}
+			s.after(wait, t.node, func() { s.wake(t, w, result{}) })
+		})
 	}
+}
+
+// logOffline is commitlog.Options.OnOffline (server: Server.logOffline):
+// the first offline log takes the directory offline; the broker loop
+// heartbeats at once and the probe loop starts.
+func (s *Sim) logOffline(inc *incarnation, l *commitlog.Log, err error) {
+	if inc.dirOffline || inc.n.inc != inc {
+		return
+	}
+	inc.dirOffline, inc.offlineAt = true, s.now
+	s.Stats.LogDirFailures++
+	s.logf("node %d: log directory offline after %s-%d: %v", inc.n.id, l.Topic(), l.Partition(), err)
+	if w := inc.hbSleep; w.t != nil {
+		s.wake(w.t, w.w, result{})
+	}
+	s.spawn("log dir probe", inc.n, inc, func(t *task) result { s.watchLogDir(t, inc); return result{} }, nil)
+}
+
+// logDirProbeInterval is Options.LogDirProbeInterval in the simulation
+// (the default is 5 s; runs are short).
+const logDirProbeInterval = time.Second
+
+// watchLogDir probes the failed directory until a probe succeeds, then
+// stops the broker gracefully and restarts it (server: watchLogDir,
+// ErrRestart, Reexec). The slow probes of a process restarted less than a
+// minute ago are not modelled.
+func (s *Sim) watchLogDir(t *task, inc *incarnation) {
+	for !t.dead {
+		if s.sleep(logDirProbeInterval) != nil {
+			return
+		}
+		if err := probeLogDir(inc.fs, dataDir); err != nil {
+			continue
+		}
+		if inc.stopping {
+			return
+		}
+		inc.stopping = true
+		s.logf("node %d: log directory writable again: restarting", inc.n.id)
+		s.controlledShutdown(t, inc, 50*time.Millisecond)
+		return
+	}
+}
+
+// probeLogDir is the server's probe: create a file in dir, write and fsync
+// a page, remove it, fsync dir.
+func probeLogDir(fsys vfs.FS, dir string) error {
+	name := fsys.PathJoin(dir, ".kavka-log-dir-probe")
+	f, err := fsys.Create(name)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(make([]byte, 4096))
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if err := errors.Join(werr, f.Close()); err != nil {
+		_ = fsys.Remove(name)
+		return err
+	}
+	if err := fsys.Remove(name); err != nil {
+		return err
+	}
+	d, err := fsys.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // fetchLoop runs the follower fetches (server: replica.Manager.Run's
@@ -471,10 +569,11 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 		t := next.Topic(name)
 		for i := range t.Partitions {
 			mp := &t.Partitions[i]
+			k := tp{name, mp.Index}
 			if !slices.Contains(mp.Replicas, n.id) {
+				s.removeReplica(inc, prev, t, i)
 				continue
 			}
-			k := tp{name, mp.Index}
 			if prev != nil && !relive {
 				if pt := prev.Topic(name); pt != nil && pt.ID == t.ID && i < len(pt.Partitions) && samePartition(&pt.Partitions[i], mp) &&
 					inc.rm.Partition(name, mp.Index) != nil {
@@ -482,6 +581,10 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 				}
 			}
 			l, err := s.log(inc, k)
+			if err != nil && n.diskFault {
+				s.logf("node %d: create log %s-%d: %v", n.id, name, mp.Index, err) // server: logged, no replica
+				continue
+			}
 			if err != nil {
 				s.fail("open log %s-%d on node %d: %v", name, mp.Index, n.id, err)
 				continue
@@ -497,6 +600,32 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 			s.hwMoved(inc, k) // waiters re-check their leadership
 		}
 	}
+}
+
+// removeReplica is syncReplicas for a partition that does not list this
+// broker: the replica goes, and its log too if the broker was a replica in
+// prev (reassigned away, KIP-455; never at start-up).
+func (s *Sim) removeReplica(inc *incarnation, prev *metadata.Image, t *metadata.Topic, i int) {
+	mp := &t.Partitions[i]
+	k := tp{t.Name, mp.Index}
+	if inc.rm.Partition(t.Name, mp.Index) != nil {
+		inc.rm.Remove(t.Name, mp.Index)
+		s.hwMoved(inc, k)
+	}
+	if prev == nil {
+		return
+	}
+	pt := prev.Topic(t.Name)
+	if pt == nil || pt.ID != t.ID || i >= len(pt.Partitions) || !slices.Contains(pt.Partitions[i].Replicas, inc.n.id) {
+		return
+	}
+	l, err := s.log(inc, k)
+	if err == nil {
+		err = l.Delete()
+	}
+	delete(inc.logs, k)
+	delete(inc.lastHW, k)
+	s.logf("node %d: replica of %s-%d reassigned away, log removed (%v)", inc.n.id, k.topic, k.part, err)
 }
 
 func samePartition(a, b *metadata.Partition) bool {
@@ -530,7 +659,8 @@ func (s *Sim) log(inc *incarnation, k tp) (*commitlog.Log, error) {
 	}
 	cfg := commitlog.DefaultConfig()
 	cfg.SegmentBytes = 8 << 10
-	l, err := commitlog.Open(inc.n.fs, fmt.Sprintf("%s/%s-%d", dataDir, k.topic, k.part), cfg, commitlog.Options{Clock: inc.n.clk, Logger: quiet})
+	l, err := commitlog.Open(inc.fs, fmt.Sprintf("%s/%s-%d", dataDir, k.topic, k.part), cfg, commitlog.Options{Clock: inc.n.clk, Logger: quiet,
+		OnOffline: func(l *commitlog.Log, err error) { s.logOffline(inc, l, err) }})
 	if err != nil {
 		return nil, err
 	}
@@ -557,4 +687,79 @@ func (r rngReader) Read(b []byte) (int, error) {
 		b[i] = byte(r.s.rng.Uint32())
 	}
 	return len(b), nil
+}
+
+// controlledShutdown is quorumNode.shutdown's broker part: heartbeat with
+// WantShutdown until the controller answers ShouldShutdown (it moved every
+// leadership away), wait until the node's own image shows it leads nothing,
+// bounded by 5 s in all; then stop (cleanly) and restart after down. The
+// quorum-leadership hand-over of a stopping controller is not modelled
+// (raft.Stepper has no TransferLeadership): its raft peers elect a leader.
+func (s *Sim) controlledShutdown(t *task, inc *incarnation, down time.Duration) {
+	n := inc.n
+	deadline := s.now + 5*time.Second
+	moved := false
+	for inc.epoch > 0 && s.now < deadline && !t.dead {
+		hb := metadata.Heartbeat{NodeID: n.id, Epoch: inc.epoch, MetadataOffset: inc.meta.Image().Offset, WantShutdown: true, LogDirOffline: inc.dirOffline}
+		r := s.toController(inc, "shutdown heartbeat", func(ctl *incarnation) result {
+			res, err := ctl.meta.BrokerHeartbeat(hb)
+			return result{val: res, err: err}
+		})
+		if r.err == nil && r.val.(metadata.HeartbeatResult).ShouldShutdown {
+			moved = true
+			// awaitLeadershipsReplayed
+			for leadsAny(inc.meta.Image(), n.id) && s.now < deadline && !t.dead {
+				_ = s.sleep(10 * time.Millisecond)
+			}
+			break
+		}
+		_ = s.sleep(100 * time.Millisecond)
+	}
+	if t.dead {
+		return
+	}
+	if moved && !leadsAny(inc.meta.Image(), n.id) {
+		s.Stats.ControlledShutdowns++
+	}
+	s.logf("node %d: controlled shutdown done (leaderships moved %v), stopping", n.id, moved)
+	life := n.life
+	s.after(0, nil, func() {
+		if n.life == life && n.up {
+			s.stop(n)
+			s.after(down, nil, func() { s.restart(n) })
+		}
+	})
+}
+
+// leadsAny reports whether id leads a partition in im (server: leadsAny).
+func leadsAny(im *metadata.Image, id int32) bool {
+	for _, name := range im.TopicNames() {
+		for _, p := range im.Topic(name).Partitions {
+			if p.Leader == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stop ends n gracefully, as Server.Run's return does: its tasks end, its
+// logs are closed (synced), nothing written is lost.
+func (s *Sim) stop(n *node) {
+	if !n.up {
+		return
+	}
+	inc := n.inc
+	n.up, n.paused = false, false
+	n.life++
+	n.held = nil
+	s.logf("stop %d", n.id)
+	s.kill(inc)
+	s.settle() // the killed tasks run to their end before the logs close
+	for _, k := range sortedTPs(inc.logs) {
+		_ = inc.logs[k].Close()
+	}
+	_ = inc.raft.Close()
+	n.fs = n.fs.CrashClone() // everything was synced: the same disk
+	n.inc = nil
 }

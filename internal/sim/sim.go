@@ -31,6 +31,13 @@ type Config struct {
 	RequestTimeout    time.Duration // a Store request, a produce
 	RPCTimeout        time.Duration // one round trip
 	FetchIdle         time.Duration // a follower's pause after an idle fetch round
+
+	// ReaddReplicas lets a reassignment add a broker back to a partition
+	// it was reassigned away from. Off by default: a broker that restarts
+	// replays the removal from its metadata log and deletes its current
+	// log, then holds an empty replica that the image still lists in the
+	// ISR (the server's syncReplicas does the same; DESIGN.md).
+	ReaddReplicas bool
 }
 
 // DefaultConfig is 3 controllers+brokers, 2 topics × 2 partitions, 8 s of
@@ -83,6 +90,7 @@ type Sim struct {
 	// workload and checker state
 	ck          checker
 	why         string        // the first unmet convergence condition
+	lastUncalm  time.Duration // the last step at which a fault other than a disk's was active
 	workloadEnd time.Duration // writes and reads stop here
 	trace       []string
 	failure     string
@@ -92,6 +100,10 @@ type Sim struct {
 // Stats are counters of one run, to see that a run did something.
 type Stats struct {
 	Events, Acked, Produced, Reads, Crashes, Elections int
+	ControlledShutdowns                                int // ended with every leadership moved away
+	Reassignments                                      int // AlterPartitionReassignments sent
+	LogDirFailures                                     int // log directories gone offline
+	IdempotentAcked                                    int // idempotent batches acknowledged
 }
 
 // New builds a run of seed; nothing runs until Run.

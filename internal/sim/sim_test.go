@@ -13,6 +13,7 @@ var (
 	flagSeed  = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
 	flagSeeds = flag.Int("sim.seeds", 0, "number of seeds to run (default: defaultSeeds, or KAVKA_SIM_SEEDS)")
 	flagFirst = flag.Uint64("sim.first", 1, "first seed of a -sim.seeds run")
+	flagReadd = flag.Bool("sim.readd", false, "let reassignments add a broker back to a partition it left (Config.ReaddReplicas)")
 )
 
 // seeds returns the seeds to run: -sim.seed alone, or -sim.seeds (else
@@ -61,6 +62,7 @@ func configFor(seed uint64) Config {
 	if seed%4 == 3 {
 		cfg.Learners = 1
 	}
+	cfg.ReaddReplicas = *flagReadd
 	return cfg
 }
 
@@ -83,6 +85,10 @@ func TestSim(t *testing.T) {
 		total.Reads += s.Stats.Reads
 		total.Crashes += s.Stats.Crashes
 		total.Elections += s.Stats.Elections
+		total.ControlledShutdowns += s.Stats.ControlledShutdowns
+		total.Reassignments += s.Stats.Reassignments
+		total.LogDirFailures += s.Stats.LogDirFailures
+		total.IdempotentAcked += s.Stats.IdempotentAcked
 	}
 	if total.Acked == 0 {
 		t.Fatal("no write was ever acknowledged: the simulation makes no progress")

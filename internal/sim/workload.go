@@ -136,7 +136,12 @@ func (s *Sim) scheduleWorkload(end time.Duration) {
 		if s.now >= min(end, s.workloadEnd) {
 			return
 		}
-		s.produce(s.partitions()[s.rng.IntN(len(s.partitions()))])
+		i := s.rng.IntN(len(s.partitions()))
+		if s.rng.IntN(4) == 0 {
+			s.produceIdempotent(s.partitions()[i], i)
+		} else {
+			s.produce(s.partitions()[i])
+		}
 		s.after(time.Duration(10+s.rng.IntN(60))*time.Millisecond, nil, produce)
 	}
 	read = func() {
@@ -176,10 +181,98 @@ func (s *Sim) produce(k tp) {
 	s.Stats.Produced++
 	s.send(0, leader, "produce", func() {
 		inc := s.node(leader).inc
-		s.spawn("produce", inc.n, inc, func(*task) result { return s.produceOn(inc, k, values) }, func(r result) {
+		s.spawn("produce", inc.n, inc, func(*task) result { return s.produceOn(inc, k, noProducer, values) }, func(r result) {
 			s.send(leader, 0, "produce reply", func() { s.onAck(k, leader, r) })
 		})
 	})
+}
+
+// idemProducer is an idempotent producer's state for one partition: the
+// producer id (epoch 0), the next sequence, and the batch whose outcome is
+// unknown, retried with the same sequence and values until acknowledged
+// (Kafka's producer with max.in.flight 1 and infinite retries).
+type idemProducer struct {
+	id      int64
+	seq     int32
+	pending []string
+	running bool
+}
+
+// producerBatch is a batch's producer id, epoch and base sequence.
+type producerBatch struct {
+	id    int64
+	epoch int16
+	seq   int32
+}
+
+var noProducer = producerBatch{id: -1, epoch: -1, seq: -1}
+
+// produceIdempotent runs k's idempotent producer until the workload ends:
+// one batch at a time, to the leader a random live broker's metadata names,
+// retried after any error or a lost answer.
+func (s *Sim) produceIdempotent(k tp, idx int) {
+	pr := s.ck.producers[k]
+	if pr == nil {
+		pr = &idemProducer{id: 1000 + int64(idx)}
+		s.ck.producers[k] = pr
+	}
+	if pr.running {
+		return
+	}
+	pr.running = true
+	s.spawn("idempotent producer", s.client, nil, func(*task) result {
+		defer func() { pr.running = false }()
+		for s.now < s.workloadEnd && s.failure == "" {
+			if pr.pending == nil {
+				for range 1 + s.rng.IntN(3) {
+					s.ck.nextValue++
+					pr.pending = append(pr.pending, fmt.Sprintf("s%d-p%d-q%d-v%d", s.seed, pr.id, pr.seq, s.ck.nextValue))
+				}
+			}
+			leader := s.leaderFor(k)
+			if leader < 0 {
+				_ = s.sleep(100 * time.Millisecond)
+				continue
+			}
+			b, values := producerBatch{id: pr.id, epoch: 0, seq: pr.seq}, pr.pending
+			s.Stats.Produced++
+			r := s.rpc(0, leader, "idempotent produce", s.cfg.RequestTimeout+s.cfg.RPCTimeout, func(reply func(result)) {
+				inc := s.node(leader).inc
+				s.spawn("produce", inc.n, inc, func(*task) result { return s.produceOn(inc, k, b, values) }, reply)
+			})
+			if r.err != nil {
+				// Every error is retried, OUT_OF_ORDER_SEQUENCE_NUMBER too: a
+				// stale leader (cut off, its producer state behind) answers it.
+				_ = s.sleep(100 * time.Millisecond)
+				continue
+			}
+			s.Stats.IdempotentAcked++
+			s.onAck(k, leader, r)
+			pr.seq += int32(len(values))
+			pr.pending = nil
+			_ = s.sleep(time.Duration(10+s.rng.IntN(60)) * time.Millisecond)
+		}
+		return result{}
+	}, nil)
+}
+
+// leaderFor is the leader of k that a random live broker's metadata names,
+// or -1.
+func (s *Sim) leaderFor(k tp) int32 {
+	var ups []*node
+	for _, n := range s.nodes {
+		if n.up && n.inc != nil {
+			ups = append(ups, n)
+		}
+	}
+	if len(ups) == 0 {
+		return -1
+	}
+	t := ups[s.rng.IntN(len(ups))].inc.meta.Image().Topic(k.topic)
+	if t == nil || int(k.part) >= len(t.Partitions) {
+		return -1
+	}
+	return t.Partitions[k.part].Leader
 }
 
 // ack is a successful acks=all produce.
@@ -192,12 +285,12 @@ type ack struct {
 // produceOn is the leader's produce path (handler 00_produce.go):
 // append in the leader epoch, fsync, let the high watermark move, wait
 // until it passes the batch.
-func (s *Sim) produceOn(inc *incarnation, k tp, values []string) result {
+func (s *Sim) produceOn(inc *incarnation, k tp, pb producerBatch, values []string) result {
 	p := inc.rm.Partition(k.topic, k.part)
 	if p == nil {
 		return result{err: errors.New("unknown partition")}
 	}
-	b := record.NewBuilder(record.BuilderOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, BaseTimestamp: inc.n.clk.Now().UnixMilli()})
+	b := record.NewBuilder(record.BuilderOptions{ProducerID: pb.id, ProducerEpoch: pb.epoch, BaseSequence: pb.seq, BaseTimestamp: inc.n.clk.Now().UnixMilli()})
 	for i, v := range values {
 		b.Add(record.Record{OffsetDelta: int32(i), Value: []byte(v)})
 	}
@@ -206,11 +299,20 @@ func (s *Sim) produceOn(inc *incarnation, k tp, values []string) result {
 		s.fail("build batch: %v", err)
 		return result{err: err}
 	}
-	res, epoch, err := p.AppendAsLeader(batch, -1, minISR)
+	if _, err := record.Validate(batch, record.ValidateOptions{}); err != nil {
+		s.fail("validate batch: %v", err)
+		return result{err: err}
+	}
+	// The handler's leaderAppend and appendProduce.
+	var res commitlog.ProducerAppendResult
+	epoch, err := p.AppendWith(-1, minISR, func(e int32) (err error) {
+		res, err = p.Log().AppendProducer(batch, e, nil)
+		return err
+	})
 	if err != nil {
 		return result{err: err}
 	}
-	s.logf("node %d appends %s-%d %d..%d in epoch %d", inc.n.id, k.topic, k.part, res.FirstOffset, res.LastOffset, epoch)
+	s.logf("node %d appends %s-%d %d..%d in epoch %d (producer %d seq %d, duplicate %v)", inc.n.id, k.topic, k.part, res.FirstOffset, res.LastOffset, epoch, pb.id, pb.seq, res.Duplicate)
 	if err := p.Log().WaitDurable(context.Background(), res.LastOffset); err != nil && !errors.Is(err, commitlog.ErrOffsetOutOfRange) {
 		return result{err: err}
 	}
