@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -238,6 +239,9 @@ type scenario struct {
 	// final drain (while the cluster still runs) and reports violations
 	// with r.problem.
 	side func(r *run) (check func())
+	// soakOnly: the row runs only with -chaos.soak (it would take the
+	// quick variants over their time budget).
+	soakOnly bool
 }
 
 func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
@@ -608,9 +612,27 @@ func TestChaos(t *testing.T) {
 	}
 	t.Cleanup(func() { printTable(t) })
 	slices.SortStableFunc(scenarios, func(a, b scenario) int { return compareIDs(a.id, b.id) })
+	slots := make(chan struct{}, parallelRows())
 	for _, sc := range scenarios {
-		t.Run(sc.id, func(t *testing.T) { runScenario(t, sc) })
+		t.Run(sc.id, func(t *testing.T) {
+			t.Parallel()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			runScenario(t, sc)
+		})
 	}
+}
+
+// parallelRows is how many rows run at once: KAVKA_CHAOS_PARALLEL, default
+// 3. A row spends most of its time waiting out session timeouts, pauses and
+// drains (its processes use a few percent of a core), and each row runs its
+// own cluster on its own ports and data directories, so rows overlap
+// without sharing anything but the machine. Set 1 to run them one by one.
+func parallelRows() int {
+	if n, err := strconv.Atoi(os.Getenv("KAVKA_CHAOS_PARALLEL")); err == nil && n > 0 {
+		return n
+	}
+	return 3
 }
 
 // register adds rows to the fault matrix; call it from an init function.
@@ -637,6 +659,9 @@ func compareIDs(a, b string) int {
 }
 
 func runScenario(t *testing.T, sc scenario) {
+	if sc.soakOnly && !*soak {
+		t.Skip("soak only (-chaos.soak)")
+	}
 	if sc.openSafetyBug != "" && os.Getenv("KAVKA_CHAOS_STRICT") == "" {
 		t.Skipf("OPEN BUG, skipped unless KAVKA_CHAOS_STRICT=1: %s", sc.openSafetyBug)
 	}
