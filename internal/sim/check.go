@@ -222,6 +222,10 @@ func (s *Sim) checkLogDirFailover() {
 		if inc == nil || !inc.dirOffline || inc.offlineAt <= s.lastUncalm || s.now-inc.offlineAt < logDirFailoverBound {
 			continue
 		}
+		if !inc.failoverChecked {
+			inc.failoverChecked = true
+			s.Stats.FailoversChecked++
+		}
 		for _, name := range im.TopicNames() {
 			for _, p := range im.Topic(name).Partitions {
 				if p.Leader == n.id || len(p.ISR) > 1 && slices.Contains(p.ISR, n.id) {
@@ -321,6 +325,10 @@ func (s *Sim) converged() bool {
 		}
 		if off := n.inc.meta.Image().Offset; off != im.Offset {
 			s.why = fmt.Sprintf("node %d's image at offset %d, the controller's at %d", n.id, off, im.Offset)
+			return false
+		}
+		if n.inc.dirOffline {
+			s.why = fmt.Sprintf("node %d's log directory offline", n.id)
 			return false
 		}
 		if r := im.Registration(n.id); r == nil || r.Fenced {

@@ -128,9 +128,14 @@ func (s *Sim) nemesis() {
 		// fsync takes the log, so the directory, offline.
 		if !n.diskFault {
 			d := s.dur(500*time.Millisecond, 5*time.Second)
-			n.diskFault, n.diskErr = true, []error{syscall.EIO, syscall.ENOSPC}[s.rng.IntN(2)]
+			s.failDisk(n)
 			s.logf("disk of %d fails (%v) for %v", n.id, n.diskErr, d)
-			s.after(d, nil, func() { s.liftDiskFault(n) })
+			gen := n.diskGen
+			s.after(d, nil, func() {
+				if n.diskGen == gen {
+					s.liftDiskFault(n)
+				}
+			})
 		}
 	default:
 		panic(fmt.Sprintf("BUG: sim: unknown nemesis %q", kind))
@@ -159,6 +164,14 @@ func (s *Sim) restart(n *node) {
 	if err := s.start(n); err != nil {
 		s.fail("restart %d: %v", n.id, err)
 	}
+}
+
+// failDisk makes n's log directory fail (EIO or ENOSPC) until
+// liftDiskFault; each fault has its own generation, so that an earlier
+// fault's timer does not lift it.
+func (s *Sim) failDisk(n *node) {
+	n.diskGen++
+	n.diskFault, n.diskErr = true, []error{syscall.EIO, syscall.ENOSPC}[s.rng.IntN(2)]
 }
 
 func (s *Sim) liftDiskFault(n *node) {

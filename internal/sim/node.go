@@ -53,6 +53,7 @@ type node struct {
 	// until the fault is lifted; the metadata log is not affected.
 	diskFault bool
 	diskErr   error
+	diskGen   int
 }
 
 // tp names a partition.
@@ -90,7 +91,9 @@ type incarnation struct {
 	fs         vfs.FS
 	dirOffline bool
 	offlineAt  time.Duration
-	hbSleep    hwWaiter
+	// failoverChecked: checkLogDirFailover checked this failure once.
+	failoverChecked bool
+	hbSleep         hwWaiter
 }
 
 type hwWaiter struct {
@@ -720,6 +723,12 @@ func (s *Sim) controlledShutdown(t *task, inc *incarnation, down time.Duration) 
 	}
 	if moved && !leadsAny(inc.meta.Image(), n.id) {
 		s.Stats.ControlledShutdowns++
+		// The controller does not elect a broker in controlled shutdown.
+		if ctl := s.activeController(); ctl != nil && ctl.meta.Image().Offset >= inc.meta.Image().Offset && leadsAny(ctl.meta.Image(), n.id) {
+			if r := ctl.meta.Image().Registration(n.id); r != nil && r.Epoch == inc.epoch {
+				s.fail("controlled shutdown: node %d (epoch %d) leads a partition again in the controller's image", n.id, inc.epoch)
+			}
+		}
 	}
 	s.logf("node %d: controlled shutdown done (leaderships moved %v), stopping", n.id, moved)
 	life := n.life

@@ -38,6 +38,11 @@ type Config struct {
 	// log, then holds an empty replica that the image still lists in the
 	// ISR (the server's syncReplicas does the same; DESIGN.md).
 	ReaddReplicas bool
+
+	// CalmDiskFailure adds, after the final convergence, a disk failure
+	// of one broker in the calm cluster (calmDiskFailure): failover within
+	// a bound, then recovery by restart.
+	CalmDiskFailure bool
 }
 
 // DefaultConfig is 3 controllers+brokers, 2 topics × 2 partitions, 8 s of
@@ -104,6 +109,8 @@ type Stats struct {
 	Reassignments                                      int // AlterPartitionReassignments sent
 	LogDirFailures                                     int // log directories gone offline
 	IdempotentAcked                                    int // idempotent batches acknowledged
+	Duplicates                                         int // idempotent retries the log recognised (Duplicate)
+	FailoversChecked                                   int // log-dir failures checked against the failover bound
 }
 
 // New builds a run of seed; nothing runs until Run.
@@ -199,8 +206,49 @@ func (s *Sim) Run() string {
 		s.fail("liveness: no convergence within %v after the last writes: %s", s.cfg.HealTime, s.why)
 		return s.failure
 	}
+	if s.cfg.CalmDiskFailure {
+		s.calmDiskFailure()
+		if s.failure != "" {
+			return s.failure
+		}
+	}
 	s.finalChecks()
 	return s.failure
+}
+
+// calmDiskFailure fails the disk of one broker holding replicas in the
+// converged cluster, under writes: its log directory must go offline,
+// the controller must move its leaderships and ISR memberships away
+// within logDirFailoverBound (checkLogDirFailover), and once the disk is
+// back the broker must restart and the cluster converge again (ADR 0006).
+func (s *Sim) calmDiskFailure() {
+	var cands []*node
+	for _, n := range s.nodes {
+		if n.inc != nil && len(n.inc.logs) > 0 {
+			cands = append(cands, n)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	n := cands[s.rng.IntN(len(cands))]
+	s.failDisk(n)
+	s.logf("calm: disk of %d fails (%v)", n.id, n.diskErr)
+	s.scheduleWorkload(s.now + 10*time.Second)
+	if !s.runUntil(5*time.Second, func() bool { return n.inc != nil && n.inc.dirOffline }) {
+		s.fail("liveness: the failed disk of node %d took no log offline within 5s of writes", n.id)
+		return
+	}
+	inc := n.inc
+	if !s.runUntil(logDirFailoverBound+time.Second, func() bool { return inc.failoverChecked }) && s.failure == "" {
+		s.fail("BUG: sim: the calm log-dir failure of node %d was not checked", n.id)
+		return
+	}
+	s.liftDiskFault(n)
+	s.workloadEnd = s.now
+	if !s.runUntil(s.cfg.HealTime, s.converged) {
+		s.fail("liveness: no convergence within %v after the disk of node %d recovered: %s", s.cfg.HealTime, n.id, s.why)
+	}
 }
 
 // step runs the next event and everything it makes runnable, then the

@@ -56,13 +56,15 @@ func runSeed(t *testing.T, seed uint64, cfg Config) *Sim {
 }
 
 // configFor varies the cluster with the seed: every fourth seed adds a
-// broker-only node (a raft learner).
+// broker-only node (a raft learner), every other one ends with a disk
+// failure in the calm cluster.
 func configFor(seed uint64) Config {
 	cfg := DefaultConfig()
 	if seed%4 == 3 {
 		cfg.Learners = 1
 	}
 	cfg.ReaddReplicas = *flagReadd
+	cfg.CalmDiskFailure = seed%2 == 0
 	return cfg
 }
 
@@ -89,6 +91,8 @@ func TestSim(t *testing.T) {
 		total.Reassignments += s.Stats.Reassignments
 		total.LogDirFailures += s.Stats.LogDirFailures
 		total.IdempotentAcked += s.Stats.IdempotentAcked
+		total.Duplicates += s.Stats.Duplicates
+		total.FailoversChecked += s.Stats.FailoversChecked
 	}
 	if total.Acked == 0 {
 		t.Fatal("no write was ever acknowledged: the simulation makes no progress")

@@ -313,6 +313,9 @@ func (s *Sim) produceOn(inc *incarnation, k tp, pb producerBatch, values []strin
 		return result{err: err}
 	}
 	s.logf("node %d appends %s-%d %d..%d in epoch %d (producer %d seq %d, duplicate %v)", inc.n.id, k.topic, k.part, res.FirstOffset, res.LastOffset, epoch, pb.id, pb.seq, res.Duplicate)
+	if res.Duplicate {
+		s.Stats.Duplicates++
+	}
 	if err := p.Log().WaitDurable(context.Background(), res.LastOffset); err != nil && !errors.Is(err, commitlog.ErrOffsetOutOfRange) {
 		return result{err: err}
 	}
