@@ -87,6 +87,10 @@ func (h *Handlers) produce(ctx context.Context, rc *RequestContext, req *kmsg.Pr
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
+	// Every partition durable first, then every commit: waiting for one
+	// partition's commit before the next one's fsync would let followers
+	// fetch the request's partitions in two rounds (two follower fsyncs).
+	durable := waits[:0]
 	for _, w := range waits {
 		if w.l.Durable() {
 			if err := w.l.WaitDurable(wctx, w.end-1); err != nil {
@@ -94,6 +98,9 @@ func (h *Handlers) produce(ctx context.Context, rc *RequestContext, req *kmsg.Pr
 				continue
 			}
 		}
+		durable = append(durable, w)
+	}
+	for _, w := range durable {
 		if err := h.produceCommitted(wctx, w.l, w.epoch, w.end, req.Acks); err != nil {
 			h.setProduceError(rc, w.p, w.l.Topic(), w.l.Partition(), err)
 		}
