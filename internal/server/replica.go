@@ -35,8 +35,9 @@ func (s *Server) newReplicas() *replica.Manager {
 	})
 }
 
-// syncReplicas gives every local replica the state of its partition in im.
-// s.syncMu must be held.
+// syncReplicas gives every local replica the state of its partition in im;
+// syncLogs made the logs first, so a replica's log exists before Apply
+// gives it a role. s.syncMu must be held.
 func (s *Server) syncReplicas(prev, im *metadata.Image) {
 	if s.replicas == nil {
 		return
@@ -51,6 +52,19 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 	live := s.selfLive(im)
 	relive := live != s.wasLive
 	s.wasLive = live
+	// Partitions gone since prev first: prev may be several images back
+	// (runSync coalesces), so a topic may have been deleted and created
+	// again (a new id) in between; its new replica is applied below.
+	if prev != nil {
+		for _, name := range prev.TopicNames() {
+			pt, t := prev.Topic(name), im.Topic(name)
+			for i := range pt.Partitions {
+				if t == nil || t.ID != pt.ID || i >= len(t.Partitions) {
+					s.replicas.Remove(name, int32(i))
+				}
+			}
+		}
+	}
 	for _, name := range im.TopicNames() {
 		t := im.Topic(name)
 		for i := range t.Partitions {
@@ -92,17 +106,6 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 			})
 			if err != nil {
 				s.logger.Error("apply partition state", "topic", name, "partition", mp.Index, "err", err)
-			}
-		}
-	}
-	if prev == nil {
-		return
-	}
-	for _, name := range prev.TopicNames() {
-		pt, t := prev.Topic(name), im.Topic(name)
-		for i := range pt.Partitions {
-			if t == nil || t.ID != pt.ID || i >= len(t.Partitions) {
-				s.replicas.Remove(name, int32(i))
 			}
 		}
 	}

@@ -75,8 +75,15 @@ type Server struct {
 
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
-	syncMu  sync.Mutex // serializes syncLogs (subscriber and start-up)
-	wasLive bool       // guarded by syncMu: selfLive at the last syncReplicas (replica.go)
+	syncMu  sync.Mutex      // serializes syncLogs (subscriber, runSync and start-up)
+	wasLive bool            // guarded by syncMu: selfLive at the last syncReplicas (replica.go)
+	synced  *metadata.Image // guarded by syncMu: the image the logs and replicas were last made to match
+
+	// In cluster mode the metadata subscriber only hands the newest image
+	// to runSync (syncNext, syncWake: one slot), which creates the logs
+	// and applies the replica states off the raft apply path.
+	syncNext atomic.Pointer[metadata.Image]
+	syncWake chan struct{}
 
 	// Coordinator shards to load after this broker became their partition's
 	// leader (coordinators.go): loadMu guards the two lists.
@@ -101,7 +108,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	}
 	cfg = cfg.Clone()
 	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger, waits: purgatory.New[handler.TopicPartition](), loadWake: make(chan struct{}, 1),
-		dir: newLogDirState(), started: time.Now()}
+		syncWake: make(chan struct{}, 1), dir: newLogDirState(), started: time.Now()}
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -177,10 +184,21 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	closers = append(closers, s.logs.Close)
 
 	s.replicas = s.newReplicas()
-	im := s.meta.Subscribe(func(prev, next *metadata.Image) {
-		if !s.stopped.Load() {
-			s.syncLogs(prev, next)
-			s.noteLeadership(prev, next)
+	im := s.meta.Subscribe(func(_, next *metadata.Image) {
+		switch {
+		case s.stopped.Load():
+		case s.quorum != nil:
+			// Cluster mode: the subscriber runs on the raft apply path of
+			// this node, which is also the controller's; creating the logs
+			// of thousands of new partitions there held up every
+			// metadata change (docs/benchmarks.md "Metadata propagation").
+			s.syncNext.Store(next)
+			select {
+			case s.syncWake <- struct{}{}:
+			default:
+			}
+		default:
+			s.syncTo(next, false, 0)
 		}
 	})
 	s.refreshTopicConfigs(im)
@@ -190,7 +208,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	// The replica manager sets each high watermark: on a single node (a
 	// leader alone in its ISR) the durable end, which after Load (and
 	// recovery) is the log end offset.
-	s.syncLogs(nil, s.meta.Image())
+	s.syncTo(s.meta.Image(), true, 0)
 
 	if s.groups, err = s.newGroups(); err != nil {
 		return nil, err
@@ -247,6 +265,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.net.Run(gctx) })
 	if s.quorum != nil {
 		g.Go(func() error { return s.quorum.run(gctx) })
+		g.Go(func() error { return s.runSync(gctx) })
 	}
 	g.Go(func() error { return s.groups.Run(gctx) })
 	g.Go(func() error { return s.replicas.Run(gctx) })
@@ -277,14 +296,91 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// syncLogs makes the local logs match im: a log for every partition, none
-// for topics deleted since prev, configs applied. At start (prev nil) logs
-// the image does not know are kept and logged, never deleted: losing data
-// to a metadata mistake is worse than an orphan directory.
-func (s *Server) syncLogs(prev, im *metadata.Image) {
+// runSync makes the logs and replicas match the newest published image
+// (cluster mode) until ctx ends. Images published while it works are
+// coalesced: the next round goes from the image it synced last to the
+// newest one.
+func (s *Server) runSync(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.syncWake:
+		}
+		if im := s.syncNext.Swap(nil); im != nil && !s.stopped.Load() {
+			if more := s.syncTo(im, false, syncCreateChunk); more {
+				// Another round for the rest, or for a newer image if
+				// one came meanwhile.
+				s.syncNext.CompareAndSwap(nil, im)
+				select {
+				case s.syncWake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// syncCreateChunk bounds the logs one runSync round creates, so that the
+// replicas whose logs exist (the new ones included) get their states
+// applied, and newer images are taken up, every few seconds while
+// thousands of logs are created.
+const syncCreateChunk = 1000
+
+// syncTo makes the logs and replicas match im, from the image they were
+// last made to match (none at start-up), then queues the coordinator
+// shards of newly led internal partitions. It creates at most limit logs
+// (0: no limit) and reports whether some are still missing: the replicas
+// of those are applied by a later round, once their logs exist (a replica
+// without a log is never applied, so the next round applies it whatever
+// prev says).
+func (s *Server) syncTo(im *metadata.Image, startup bool, limit int) (more bool) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	prev := s.synced
+	if startup {
+		prev = nil
+	} else if prev != nil && im.Offset < prev.Offset {
+		return false // older than what start-up synced: never go back
+	}
+	more = s.syncLogs(prev, im, limit)
+	s.noteLeadership(prev, im)
+	s.synced = im
+	return more
+}
+
+// syncLogs makes the local logs match im: a log for every partition, none
+// for topics deleted (or deleted and created again: a new topic id) since
+// prev, configs applied. At start (prev nil) logs the image does not know
+// are kept and logged, never deleted: losing data to a metadata mistake is
+// worse than an orphan directory. prev may be several images before im.
+// It creates at most limit logs (0: no limit) and reports whether more are
+// missing. s.syncMu must be held.
+func (s *Server) syncLogs(prev, im *metadata.Image, limit int) (more bool) {
 	s.refreshTopicConfigs(im)
+	for _, l := range s.logs.Logs() {
+		t := im.Topic(l.Topic())
+		gone := t == nil || int(l.Partition()) >= len(t.Partitions)
+		if !gone && prev != nil {
+			// Deleted and created again between prev and im: the old log goes.
+			pt := prev.Topic(l.Topic())
+			gone = pt != nil && pt.ID != t.ID && int(l.Partition()) < len(pt.Partitions)
+		}
+		if !gone {
+			continue
+		}
+		if prev == nil {
+			s.logger.Warn("log not in metadata; kept", "topic", l.Topic(), "partition", l.Partition())
+			continue
+		}
+		if pt := prev.Topic(l.Topic()); pt == nil || int(l.Partition()) >= len(pt.Partitions) {
+			continue // not ours to remove: it was not in the previous image either
+		}
+		if err := s.logs.Remove(l.Topic(), l.Partition()); err != nil {
+			s.logger.Error("remove log", "topic", l.Topic(), "partition", l.Partition(), "err", err)
+		}
+	}
+	var missing []commitlog.NewLog
 	for _, name := range im.TopicNames() {
 		t := im.Topic(name)
 		cfg := s.logConfig(name)
@@ -300,27 +396,23 @@ func (s *Server) syncLogs(prev, im *metadata.Image) {
 				}
 				continue
 			}
-			if _, err := s.logs.Create(name, int32(i), cfg); err != nil && !errors.Is(err, commitlog.ErrExists) {
-				s.logger.Error("create log", "topic", name, "partition", i, "err", err)
-			}
+			missing = append(missing, commitlog.NewLog{Topic: name, Partition: int32(i), Config: cfg})
 		}
 	}
-	for _, l := range s.logs.Logs() {
-		t := im.Topic(l.Topic())
-		if t == nil || int(l.Partition()) >= len(t.Partitions) {
-			if prev == nil {
-				s.logger.Warn("log not in metadata; kept", "topic", l.Topic(), "partition", l.Partition())
-				continue
-			}
-			if pt := prev.Topic(l.Topic()); pt == nil || int(l.Partition()) >= len(pt.Partitions) {
-				continue // not ours to remove: it was not in the previous image either
-			}
-			if err := s.logs.Remove(l.Topic(), l.Partition()); err != nil {
-				s.logger.Error("remove log", "topic", l.Topic(), "partition", l.Partition(), "err", err)
+	if limit > 0 && len(missing) > limit {
+		missing, more = missing[:limit], true
+	}
+	if len(missing) > 0 {
+		// All at once: one fsync of the data directory, a pool of workers.
+		_, errs := s.logs.CreateMany(missing)
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, commitlog.ErrExists) {
+				s.logger.Error("create log", "topic", missing[i].Topic, "partition", missing[i].Partition, "err", err)
 			}
 		}
 	}
 	s.syncReplicas(prev, im)
+	return more
 }
 
 // refreshTopicConfigs resolves every topic's config against the broker's.

@@ -155,7 +155,9 @@ func TestReplicationBenchmarks(t *testing.T) {
 // TestMetadataPropagationBenchmark is part 3 of TestReplicationBenchmarks
 // alone, on a fresh cluster: one CreateTopics of 10,000 partitions (or
 // KAVKA_CLUSTER_BENCH_PARTITIONS) with RF=1, then with RF=3, until every
-// broker's Metadata lists them all with a leader:
+// broker's Metadata lists them all with a leader and every log is open
+// (KAVKA_CLUSTER_BENCH_PPROF=1: node i serves /debug/pprof on
+// 127.0.0.1:964i):
 //
 //	KAVKA_CLUSTER_BENCH=1 go test ./test/cluster -run TestMetadataPropagationBenchmark -v -timeout 20m
 func TestMetadataPropagationBenchmark(t *testing.T) {
@@ -166,7 +168,11 @@ func TestMetadataPropagationBenchmark(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("KAVKA_CLUSTER_BENCH_PARTITIONS")); err == nil && v > 0 {
 		n = v
 	}
-	c := Start(t, 3)
+	var extra []string
+	if os.Getenv("KAVKA_CLUSTER_BENCH_PPROF") != "" {
+		extra = append(extra, "admin.listener=127.0.0.1:964{id}")
+	}
+	c := Start(t, 3, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	waitBrokers(t, ctx, c, 3)
@@ -217,6 +223,26 @@ func metadataPropagation(t *testing.T, ctx context.Context, c *Cluster, n int) {
 		}
 		t.Logf("%d partitions RF=%d: CreateTopics answered after %v; Metadata complete on brokers 1/2/3 after %v / %v / %v",
 			n, rf, created.Round(time.Millisecond), lastSeen[0].Round(time.Millisecond), lastSeen[1].Round(time.Millisecond), lastSeen[2].Round(time.Millisecond))
+		// The leaders' logs: ListOffsets answers for a partition once its
+		// leader has created the log (brokers create logs after they
+		// publish the metadata).
+		eventually(t, 5*time.Minute, "every leader's log", func() error {
+			offs, err := slow.ListEndOffsets(ctx, name)
+			if err != nil {
+				return err
+			}
+			ok := 0
+			offs.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil {
+					ok++
+				}
+			})
+			if ok != n {
+				return fmt.Errorf("%d of %d partitions with a log on their leader", ok, n)
+			}
+			return nil
+		})
+		t.Logf("%d partitions RF=%d: every leader's log open after %v", n, rf, time.Since(start).Round(time.Millisecond))
 		if rf == 3 {
 			eventually(t, 5*time.Minute, "full ISRs", func() error {
 				md, err := slow.Metadata(ctx, name)
