@@ -226,7 +226,9 @@ func metadataPropagation(t *testing.T, ctx context.Context, c *Cluster, n int) {
 		// The leaders' logs: ListOffsets answers for a partition once its
 		// leader has created the log (brokers create logs after they
 		// publish the metadata).
-		eventually(t, 5*time.Minute, "every leader's log", func() error {
+		// Polled every 500 ms, not 100: a ListOffsets of every partition
+		// is work for brokers that are still creating logs.
+		pollEvery(t, 500*time.Millisecond, 5*time.Minute, "every leader's log", func() error {
 			offs, err := slow.ListEndOffsets(ctx, name)
 			if err != nil {
 				return err
@@ -266,3 +268,19 @@ func metadataPropagation(t *testing.T, ctx context.Context, c *Cluster, n int) {
 }
 
 func kmsgStr(s string) *string { return &s }
+
+// pollEvery is eventually with a chosen interval.
+func pollEvery(t *testing.T, every, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %v: %v", what, d, err)
+		}
+		time.Sleep(every)
+	}
+}
