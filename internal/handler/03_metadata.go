@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/replica"
 )
 
 // Metadata (API key 3): versions 0–13.
@@ -50,7 +51,7 @@ func (h *Handlers) metadata(_ context.Context, rc *RequestContext, req *kmsg.Met
 	all := req.Topics == nil || req.Version == 0 && len(req.Topics) == 0
 	if all {
 		for _, name := range im.TopicNames() {
-			resp.Topics = append(resp.Topics, metadataTopic(im, im.Topics[name]))
+			resp.Topics = append(resp.Topics, h.metadataTopic(im, im.Topics[name]))
 		}
 		return resp
 	}
@@ -73,7 +74,7 @@ func (h *Handlers) metadata(_ context.Context, rc *RequestContext, req *kmsg.Met
 		switch {
 		case rt.Topic == nil && req.Version >= 10:
 			if t := im.TopicByID(rt.TopicID); t != nil {
-				resp.Topics = append(resp.Topics, metadataTopic(im, t))
+				resp.Topics = append(resp.Topics, h.metadataTopic(im, t))
 				continue
 			}
 			mt := kmsg.NewMetadataResponseTopic()
@@ -96,7 +97,7 @@ func (h *Handlers) metadataByName(rc *RequestContext, im **metadata.Image, name 
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = strp(name)
 	if t := (*im).Topic(name); t != nil {
-		return metadataTopic(*im, t)
+		return h.metadataTopic(*im, t)
 	}
 	if err := metadata.ValidateTopicName(name); err != nil {
 		mt.ErrorCode = kerr.InvalidTopicException.Code
@@ -111,11 +112,11 @@ func (h *Handlers) metadataByName(rc *RequestContext, im **metadata.Image, name 
 	case err == nil:
 		*im = h.deps.Meta.Image()
 		h.logger().Info("auto-created topic", "topic", name, "partitions", len(t.Partitions), "peer", rc.Peer)
-		return metadataTopic(*im, t)
+		return h.metadataTopic(*im, t)
 	case errors.Is(err, metadata.ErrTopicExists): // created concurrently
 		*im = h.deps.Meta.Image()
 		if t := (*im).Topic(name); t != nil {
-			return metadataTopic(*im, t)
+			return h.metadataTopic(*im, t)
 		}
 		mt.ErrorCode = kerr.LeaderNotAvailable.Code
 	default:
@@ -124,7 +125,16 @@ func (h *Handlers) metadataByName(rc *RequestContext, im **metadata.Image, name 
 	return mt
 }
 
-func metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.MetadataResponseTopic {
+// metadataTopic answers for one topic from im. A partition the image says
+// this broker leads, but whose local replica is not the leader, is answered
+// like a partition without a live leader (-1, LEADER_NOT_AVAILABLE): the
+// broker has no lease (cut off from the controller, which has fenced it or
+// is about to, docs/adr/0009-broker-lease.md) or is not yet registered and
+// unfenced in this incarnation, so its image may be stale. Naming itself
+// would send clients straight back for NOT_LEADER_OR_FOLLOWER; franz-go
+// keeps what it knew for such a partition and asks another broker for
+// metadata soon (it rotates through the brokers).
+func (h *Handlers) metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic, mt.TopicID, mt.IsInternal = strp(t.Name), t.ID, t.Internal
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
@@ -143,10 +153,27 @@ func metadataTopic(im *metadata.Image, t *metadata.Topic) kmsg.MetadataResponseT
 		if mp.ISR == nil {
 			mp.ISR = []int32{}
 		}
-		if p.Leader < 0 || im.Broker(p.Leader) == nil {
+		switch {
+		case p.Leader < 0 || im.Broker(p.Leader) == nil:
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		case p.Leader == h.deps.NodeID && !h.leadsLocally(t.Name, p.Index):
+			mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// leadsLocally reports whether this broker's replica of a partition is its
+// leader (always, without Deps.Replicas: single-node behaviour).
+func (h *Handlers) leadsLocally(topic string, partition int32) bool {
+	if h.deps.Replicas == nil {
+		return true
+	}
+	p := h.deps.Replicas.Partition(topic, partition)
+	if p == nil {
+		return false
+	}
+	role, _ := p.Role()
+	return role == replica.RoleLeader
 }

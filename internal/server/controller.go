@@ -39,6 +39,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3/raftpb"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kavka-io/kavka/internal/config"
@@ -62,7 +63,9 @@ type quorumNode struct {
 
 	dir    *logDirState // the broker's log directory (logdir.go), set by New
 	epoch  atomic.Int64 // this broker's epoch; 0 until registered
+	lease  *brokerLease // this broker's right to lead partitions (lease.go section below)
 	paused atomic.Bool  // tests: heartbeats stopped, as if the broker hung
+	cut    atomic.Bool  // tests: heartbeats fail and raft messages in are dropped, as if the links to the controllers were cut
 	next   atomic.Int32 // the voter a learner without a leader asks next
 
 	peersMu sync.Mutex
@@ -99,7 +102,7 @@ func openQuorum(fsys vfs.FS, cfg *config.Broker, logger *slog.Logger, opts metad
 		return nil, err
 	}
 	q = &quorumNode{cfg: cfg, logger: logger, meta: meta, kafka: kafkaAddr, voters: map[int32]string{}, peers: map[int32]string{},
-		rpc: newRPCClient(fmt.Sprintf("kavka-broker-%d", cfg.NodeID))}
+		rpc: newRPCClient(fmt.Sprintf("kavka-broker-%d", cfg.NodeID)), lease: newBrokerLease(leaseDuration(cfg), logger)}
 	defer func() {
 		if err != nil {
 			q.close()
@@ -182,7 +185,7 @@ func (q *quorumNode) run(ctx context.Context) error {
 	raftCtx, stopRaft := context.WithCancel(context.Background())
 	defer stopRaft()
 	g, gctx := errgroup.WithContext(raftCtx)
-	g.Go(func() error { return q.tr.Run(gctx, q.node) })
+	g.Go(func() error { return q.tr.Run(gctx, raftReceiver{q}) })
 	g.Go(func() error { return q.node.Run(gctx) })
 	if q.mux != nil {
 		g.Go(func() error { return q.serveMux(gctx) })
@@ -192,6 +195,7 @@ func (q *quorumNode) run(ctx context.Context) error {
 	}
 	brokerCtx, stopBroker := context.WithCancel(ctx)
 	defer stopBroker()
+	defer q.lease.stop()
 	brokerDone := make(chan struct{})
 	if q.cfg.IsBroker() {
 		go func() {
@@ -295,9 +299,10 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // brokerLoop registers the broker and heartbeats until ctx is done,
-// registering again when the controller no longer knows its epoch.
+// registering again when the controller no longer knows its epoch. Each
+// answer renews or revokes the broker's lease (noteHeartbeat).
 func (q *quorumNode) brokerLoop(ctx context.Context) {
-	interval := time.Duration(q.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
+	interval := min(time.Duration(q.cfg.BrokerHeartbeatIntervalMs)*time.Millisecond, q.lease.dur/3)
 	fenced := true
 	for ctx.Err() == nil {
 		if q.paused.Load() {
@@ -314,10 +319,12 @@ func (q *quorumNode) brokerLoop(ctx context.Context) {
 			q.epoch.Store(epoch)
 			q.logger.Info("broker registered", "node", q.cfg.NodeID, "epoch", epoch)
 		}
+		sent := time.Now()
 		res, err := q.heartbeat(ctx, false)
 		switch {
 		case errors.Is(err, metadata.ErrStaleBrokerEpoch):
 			q.logger.Warn("broker epoch no longer current; registering again", "epoch", q.epoch.Load())
+			q.lease.revoke()
 			q.epoch.Store(0)
 			continue
 		case err != nil:
@@ -329,12 +336,44 @@ func (q *quorumNode) brokerLoop(ctx context.Context) {
 			fenced = res.IsFenced
 			q.logger.Info("broker state", "node", q.cfg.NodeID, "fenced", fenced)
 		}
+		held := q.noteHeartbeat(ctx, sent, res)
 		wait := interval
-		if fenced {
+		if fenced || !held {
 			wait = min(interval, 100*time.Millisecond) // catching up: ask again soon
 		}
 		q.dir.sleep(ctx, wait) // a failed log directory is reported at once
 	}
+}
+
+// noteHeartbeat renews or revokes the lease after a heartbeat sent at
+// sent was answered with res, and reports whether the lease holds. A fenced
+// answer revokes it. A lease that had lapsed is taken up again only once
+// this node's metadata image holds everything committed before the answer
+// (a raft ReadIndex): the controller may have fenced this broker and moved
+// its leaderships meanwhile, and unfences a broker as soon as it heartbeats
+// again, before its image shows the move, so without the barrier the
+// broker would lead again from the image it had before the lapse.
+func (q *quorumNode) noteHeartbeat(ctx context.Context, sent time.Time, res metadata.HeartbeatResult) bool {
+	if res.IsFenced {
+		q.lease.revoke()
+		return false
+	}
+	if q.lease.valid() {
+		q.lease.renew(sent, -1)
+		return true
+	}
+	rctx, cancel := context.WithTimeout(ctx, q.heartbeatTimeout())
+	defer cancel()
+	if _, err := q.node.ReadIndex(rctx); err != nil {
+		q.logger.Debug("broker lease: metadata read barrier", "err", err)
+		return false
+	}
+	q.lease.renew(sent, q.meta.Image().Offset)
+	if !q.lease.valid() {
+		return false // the barrier took the whole lease: try again
+	}
+	q.logger.Info("broker lease held", "node", q.cfg.NodeID, "metadata_offset", q.lease.minOffset.Load())
+	return true
 }
 
 // register sends BrokerRegistration to the active controller.
@@ -378,6 +417,10 @@ func (q *quorumNode) register(ctx context.Context) (int64, error) {
 func (q *quorumNode) heartbeat(ctx context.Context, wantShutdown bool) (metadata.HeartbeatResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.heartbeatTimeout())
 	defer cancel()
+	if q.cut.Load() {
+		<-ctx.Done() // a silent link: the request is never answered
+		return metadata.HeartbeatResult{}, fmt.Errorf("heartbeat: %w (test: links to the controllers cut)", ctx.Err())
+	}
 	hb := metadata.Heartbeat{NodeID: q.cfg.NodeID, Epoch: q.epoch.Load(), MetadataOffset: q.meta.Image().Offset, WantShutdown: wantShutdown,
 		LogDirOffline: q.dir.offline.Load()}
 	if q.meta.QuorumStatus().IsLeader {
@@ -963,3 +1006,153 @@ func (r *rpcClient) roundTrip(ctx context.Context, addr string, req kmsg.Request
 	}
 	return nil
 }
+
+// brokerLease is a cluster broker's right to lead partitions
+// (docs/adr/0009-broker-lease.md). The active controller fences a broker
+// broker.session.timeout.ms after the last heartbeat it received and moves
+// its leaderships away; a broker cut off from the controller never hears of
+// it, since its metadata comes from the controllers too. The controller
+// received a heartbeat no earlier than the broker sent it, so a broker that
+// had an answer to a heartbeat sent at t cannot be fenced before
+// t+session: until then it may lead. The lease ends a margin earlier
+// (leaseDuration), and when it ends the broker leads nothing (selfLive):
+// produce gets NOT_LEADER_OR_FOLLOWER, its waiting acks=all produces are
+// answered at once, and Metadata names no leader for its partitions, so
+// clients look for the new leaders elsewhere.
+//
+// The lease is measured on the monotonic clock (time.Now's monotonic
+// reading): wall-clock jumps (F14) do not move it. valid is an atomic load
+// and a clock reading.
+type brokerLease struct {
+	dur    time.Duration
+	base   time.Time // monotonic origin of until
+	logger *slog.Logger
+
+	until     atomic.Int64 // nanoseconds after base until which the lease holds; 0: none
+	minOffset atomic.Int64 // the lease holds only for an image at or past this metadata offset
+
+	// onChange is called, outside any lock, when the lease may have been
+	// lost or regained (the server re-applies its replicas' states). Set
+	// before the broker loop runs.
+	onChange func()
+
+	mu    sync.Mutex
+	timer *time.Timer // guarded by mu: fires when the lease runs out
+}
+
+func newBrokerLease(dur time.Duration, logger *slog.Logger) *brokerLease {
+	return &brokerLease{dur: dur, base: time.Now(), logger: logger}
+}
+
+// leaseDuration is broker.session.timeout.ms less a margin of a quarter of
+// it, at most 1 s. The margin covers raft's election timeout (1 s: a
+// deposed active controller may answer heartbeats until CheckQuorum makes
+// it step down, while the new one counts the session from its own
+// election), the time the broker takes to give its leaderships up once the
+// lease ends, and scheduling delays.
+func leaseDuration(cfg *config.Broker) time.Duration {
+	session := time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond
+	return session - min(session/4, time.Second)
+}
+
+// valid reports whether the lease holds now.
+func (l *brokerLease) valid() bool {
+	u := l.until.Load()
+	return u > 0 && int64(time.Since(l.base)) < u
+}
+
+// holds reports whether the lease holds now for an image at offset.
+func (l *brokerLease) holds(offset int64) bool {
+	return l.valid() && offset >= l.minOffset.Load()
+}
+
+// renew extends the lease to sent+dur (never shortens it); minOffset ≥ 0
+// also sets the image offset the lease needs (a lease taken up again).
+func (l *brokerLease) renew(sent time.Time, minOffset int64) {
+	u := int64(sent.Sub(l.base) + l.dur)
+	l.mu.Lock()
+	was := l.valid()
+	if minOffset >= 0 {
+		l.minOffset.Store(minOffset)
+	}
+	if u > l.until.Load() {
+		l.until.Store(u)
+	}
+	if left := time.Duration(l.until.Load()) - time.Since(l.base); left > 0 {
+		if l.timer == nil {
+			l.timer = time.AfterFunc(left, l.expired)
+		} else {
+			l.timer.Reset(left)
+		}
+	}
+	now := l.valid()
+	l.mu.Unlock()
+	if now != was {
+		l.changed()
+	}
+}
+
+// revoke ends the lease now (a fenced answer, a broker epoch the controller
+// no longer knows).
+func (l *brokerLease) revoke() {
+	l.mu.Lock()
+	was := l.valid()
+	l.until.Store(0)
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.mu.Unlock()
+	if was {
+		l.logger.Warn("broker lease revoked: leading nothing", "lease", l.dur)
+		l.changed()
+	}
+}
+
+// expired runs on the timer's goroutine when the lease may have run out.
+func (l *brokerLease) expired() {
+	if !l.valid() {
+		l.logger.Warn("broker lease expired: no heartbeat answered by an active controller in time; leading nothing", "lease", l.dur)
+		l.changed()
+	}
+}
+
+func (l *brokerLease) changed() {
+	if l.onChange != nil {
+		l.onChange()
+	}
+}
+
+// stop stops the expiry timer (the quorum is stopping).
+func (l *brokerLease) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+}
+
+// leaseChanged makes runSync apply every replica's state again (the lease
+// is part of selfLive) from the newest image: a broker that lost its lease
+// leads nothing, and its acks=all produces waiting for followers are
+// answered NOT_LEADER_OR_FOLLOWER. Called from the broker loop or the
+// lease's timer; it never blocks.
+func (s *Server) leaseChanged() {
+	s.syncNext.CompareAndSwap(nil, s.meta.Image())
+	select {
+	case s.syncWake <- struct{}{}:
+	default:
+	}
+}
+
+// raftReceiver passes inbound raft messages to the node, except while a
+// test has cut this node's links (quorumNode.cut).
+type raftReceiver struct{ q *quorumNode }
+
+func (r raftReceiver) Receive(m *raftpb.Message) bool {
+	if r.q.cut.Load() {
+		return true
+	}
+	return r.q.node.Receive(m)
+}
+
+func (r raftReceiver) ReportUnreachable(id uint64) { r.q.node.ReportUnreachable(id) }

@@ -141,12 +141,17 @@ func replicaAlterError(err error) error {
 
 // selfLive reports whether this broker may lead: always on a single node;
 // in a cluster once im holds its current registration (the broker epoch it
-// registered with), unfenced.
+// registered with), unfenced, and while the broker holds its lease
+// (controller.go brokerLease, docs/adr/0009-broker-lease.md): a broker
+// whose heartbeats have gone unanswered for most of its session may have
+// been fenced by a controller it cannot hear, and leads nothing. A lease
+// taken up again after a lapse needs an image at least as new as the
+// metadata the broker caught up with then.
 func (s *Server) selfLive(im *metadata.Image) bool {
 	if s.quorum == nil {
 		return true
 	}
 	epoch := s.quorum.epoch.Load()
 	r := im.Registration(s.cfg.NodeID)
-	return epoch > 0 && r != nil && r.Epoch == epoch && !r.Fenced
+	return epoch > 0 && r != nil && r.Epoch == epoch && !r.Fenced && s.quorum.lease.holds(im.Offset)
 }

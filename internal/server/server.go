@@ -164,6 +164,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 			}
 			closers = append(closers, func() error { s.quorum.close(); return nil })
 			s.meta, s.quorum.dir = s.quorum.meta, s.dir
+			s.quorum.lease.onChange = s.leaseChanged
 		} else if s.meta, err = metadata.Open(opts.FS, cfg.DataDir, mopts); err != nil {
 			return nil, fmt.Errorf("open metadata: %w", err)
 		}
