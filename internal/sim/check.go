@@ -165,9 +165,16 @@ func (s *Sim) checkAlways() {
 			if snap.LeaderEpoch != c.maxEpoch[k] {
 				continue // a leader that has not heard of its successor yet
 			}
+			cur := s.controllerPartition(k)
 			for _, id := range snap.ISR {
 				m := s.node(id)
 				if id == n.id || !m.up || m.inc == nil || m.inc.logs[k] == nil {
+					continue
+				}
+				if cur != nil && !slices.Contains(cur.ISR, id) {
+					// Out of the ISR since (reassigned away: its log may be
+					// gone), which a leader cut off has not heard of: it
+					// cannot be elected.
 					continue
 				}
 				if leo := m.inc.logs[k].LogEndOffset(); leo < snap.HighWatermark {

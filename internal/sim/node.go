@@ -574,7 +574,7 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 			mp := &t.Partitions[i]
 			k := tp{name, mp.Index}
 			if !slices.Contains(mp.Replicas, n.id) {
-				s.removeReplica(inc, prev, t, i)
+				s.removeReplica(inc, prev, t, i, live && relive)
 				continue
 			}
 			if prev != nil && !relive {
@@ -608,19 +608,42 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 // removeReplica is syncReplicas for a partition that does not list this
 // broker: the replica goes, and its log too if the broker was a replica in
 // prev (reassigned away, KIP-455; never at start-up).
-func (s *Sim) removeReplica(inc *incarnation, prev *metadata.Image, t *metadata.Topic, i int) {
+//
+// With Config.StrayLogsWhenLive (the proposed fix of the re-added replica's
+// lost log, DESIGN.md) a log is removed only while the broker is live (the
+// image holds its current registration, so it is no replay of records an
+// earlier incarnation acted on), and, when it becomes live, every log of a
+// partition that does not list it (a stray, as Kafka finds at start-up).
+func (s *Sim) removeReplica(inc *incarnation, prev *metadata.Image, t *metadata.Topic, i int, becameLive bool) {
 	mp := &t.Partitions[i]
 	k := tp{t.Name, mp.Index}
 	if inc.rm.Partition(t.Name, mp.Index) != nil {
 		inc.rm.Remove(t.Name, mp.Index)
 		s.hwMoved(inc, k)
 	}
-	if prev == nil {
-		return
-	}
-	pt := prev.Topic(t.Name)
-	if pt == nil || pt.ID != t.ID || i >= len(pt.Partitions) || !slices.Contains(pt.Partitions[i].Replicas, inc.n.id) {
-		return
+	if s.cfg.StrayLogsWhenLive {
+		if !inc.live {
+			return
+		}
+		if !becameLive {
+			if prev == nil {
+				return
+			}
+			pt := prev.Topic(t.Name)
+			if pt == nil || pt.ID != t.ID || i >= len(pt.Partitions) || !slices.Contains(pt.Partitions[i].Replicas, inc.n.id) {
+				return
+			}
+		} else if _, err := inc.n.fs.Stat(fmt.Sprintf("%s/%s-%d", dataDir, k.topic, k.part)); err != nil && inc.logs[k] == nil {
+			return // no stray log
+		}
+	} else {
+		if prev == nil {
+			return
+		}
+		pt := prev.Topic(t.Name)
+		if pt == nil || pt.ID != t.ID || i >= len(pt.Partitions) || !slices.Contains(pt.Partitions[i].Replicas, inc.n.id) {
+			return
+		}
 	}
 	l, err := s.log(inc, k)
 	if err == nil {

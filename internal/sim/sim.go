@@ -38,6 +38,10 @@ type Config struct {
 	// log, then holds an empty replica that the image still lists in the
 	// ISR (the server's syncReplicas does the same; DESIGN.md).
 	ReaddReplicas bool
+	// StrayLogsWhenLive replaces the server's rule for removing a replica's
+	// log by the proposed fix (removeReplica): to test it with
+	// ReaddReplicas.
+	StrayLogsWhenLive bool
 
 	// CalmDiskFailure adds, after the final convergence, a disk failure
 	// of one broker in the calm cluster (calmDiskFailure): failover within
