@@ -38,7 +38,6 @@ type checker struct {
 	maxEpoch       map[tp]int32        // highest leader epoch in any image
 	imageAt        map[int64]uint64    // image fingerprint at each metadata offset
 	producers      map[tp]*idemProducer
-	everReplica    map[tp]map[int32]bool // every replica any image listed
 	steps          int
 }
 
@@ -51,7 +50,6 @@ func (c *checker) init() {
 	c.maxEpoch = map[tp]int32{}
 	c.imageAt = map[int64]uint64{}
 	c.producers = map[tp]*idemProducer{}
-	c.everReplica = map[tp]map[int32]bool{}
 }
 
 // see records that offset off of k holds v (acknowledged, or read below a
@@ -106,12 +104,6 @@ func (s *Sim) checkImage(inc *incarnation, prev, next *metadata.Image) {
 					pt.Partitions[p.Index].LeaderEpoch > p.LeaderEpoch {
 					s.fail("node %d: leader epoch of %s-%d went back from %d to %d", id, name, p.Index, pt.Partitions[p.Index].LeaderEpoch, p.LeaderEpoch)
 				}
-			}
-			if c.everReplica[k] == nil {
-				c.everReplica[k] = map[int32]bool{}
-			}
-			for _, r := range p.Replicas {
-				c.everReplica[k][r] = true
 			}
 			if old, ok := c.maxEpoch[k]; !ok || p.LeaderEpoch > old {
 				c.maxEpoch[k] = p.LeaderEpoch

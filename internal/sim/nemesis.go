@@ -247,7 +247,7 @@ func (s *Sim) reassign() {
 	orig := slices.DeleteFunc(slices.Clone(mp.Replicas), func(r int32) bool { return slices.Contains(mp.AddingReplicas, r) })
 	var spare []int32
 	for _, n := range s.nodes {
-		if !slices.Contains(orig, n.id) && (s.cfg.ReaddReplicas || !s.ck.everReplica[k][n.id]) {
+		if !slices.Contains(orig, n.id) {
 			spare = append(spare, n.id)
 		}
 	}

@@ -606,14 +606,11 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 }
 
 // removeReplica is syncReplicas for a partition that does not list this
-// broker: the replica goes, and its log too if the broker was a replica in
-// prev (reassigned away, KIP-455; never at start-up).
-//
-// With Config.StrayLogsWhenLive (the proposed fix of the re-added replica's
-// lost log, DESIGN.md) a log is removed only while the broker is live (the
-// image holds its current registration, so it is no replay of records an
-// earlier incarnation acted on), and, when it becomes live, every log of a
-// partition that does not list it (a stray, as Kafka finds at start-up).
+// broker: the replica goes, and its log too, but only while the broker is
+// live (server: removeLog): reassigned away (prev listed it) or, when it
+// becomes live, a stray log. A restarted broker replaying records its
+// earlier incarnation acted on must not delete a log the latest metadata
+// counts on again (seeds 212 and 488 before the fix).
 func (s *Sim) removeReplica(inc *incarnation, prev *metadata.Image, t *metadata.Topic, i int, becameLive bool) {
 	mp := &t.Partitions[i]
 	k := tp{t.Name, mp.Index}
@@ -621,22 +618,10 @@ func (s *Sim) removeReplica(inc *incarnation, prev *metadata.Image, t *metadata.
 		inc.rm.Remove(t.Name, mp.Index)
 		s.hwMoved(inc, k)
 	}
-	if s.cfg.StrayLogsWhenLive {
-		if !inc.live {
-			return
-		}
-		if !becameLive {
-			if prev == nil {
-				return
-			}
-			pt := prev.Topic(t.Name)
-			if pt == nil || pt.ID != t.ID || i >= len(pt.Partitions) || !slices.Contains(pt.Partitions[i].Replicas, inc.n.id) {
-				return
-			}
-		} else if _, err := inc.n.fs.Stat(fmt.Sprintf("%s/%s-%d", dataDir, k.topic, k.part)); err != nil && inc.logs[k] == nil {
-			return // no stray log
-		}
-	} else {
+	if !inc.live {
+		return
+	}
+	if !becameLive {
 		if prev == nil {
 			return
 		}
@@ -644,6 +629,8 @@ func (s *Sim) removeReplica(inc *incarnation, prev *metadata.Image, t *metadata.
 		if pt == nil || pt.ID != t.ID || i >= len(pt.Partitions) || !slices.Contains(pt.Partitions[i].Replicas, inc.n.id) {
 			return
 		}
+	} else if _, err := inc.n.fs.Stat(fmt.Sprintf("%s/%s-%d", dataDir, k.topic, k.part)); err != nil && inc.logs[k] == nil {
+		return // no stray log
 	}
 	l, err := s.log(inc, k)
 	if err == nil {

@@ -32,17 +32,6 @@ type Config struct {
 	RPCTimeout        time.Duration // one round trip
 	FetchIdle         time.Duration // a follower's pause after an idle fetch round
 
-	// ReaddReplicas lets a reassignment add a broker back to a partition
-	// it was reassigned away from. Off by default: a broker that restarts
-	// replays the removal from its metadata log and deletes its current
-	// log, then holds an empty replica that the image still lists in the
-	// ISR (the server's syncReplicas does the same; DESIGN.md).
-	ReaddReplicas bool
-	// StrayLogsWhenLive replaces the server's rule for removing a replica's
-	// log by the proposed fix (removeReplica): to test it with
-	// ReaddReplicas.
-	StrayLogsWhenLive bool
-
 	// CalmDiskFailure adds, after the final convergence, a disk failure
 	// of one broker in the calm cluster (calmDiskFailure): failover within
 	// a bound, then recovery by restart.

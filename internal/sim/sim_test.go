@@ -13,8 +13,6 @@ var (
 	flagSeed  = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
 	flagSeeds = flag.Int("sim.seeds", 0, "number of seeds to run (default: defaultSeeds, or KAVKA_SIM_SEEDS)")
 	flagFirst = flag.Uint64("sim.first", 1, "first seed of a -sim.seeds run")
-	flagReadd = flag.Bool("sim.readd", false, "let reassignments add a broker back to a partition it left (Config.ReaddReplicas)")
-	flagStray = flag.Bool("sim.strayfix", false, "remove reassigned logs only while live, strays on becoming live (Config.StrayLogsWhenLive)")
 )
 
 // seeds returns the seeds to run: -sim.seed alone, or -sim.seeds (else
@@ -64,7 +62,6 @@ func configFor(seed uint64) Config {
 	if seed%4 == 3 {
 		cfg.Learners = 1
 	}
-	cfg.ReaddReplicas, cfg.StrayLogsWhenLive = *flagReadd, *flagStray
 	cfg.CalmDiskFailure = seed%2 == 0
 	return cfg
 }
