@@ -162,7 +162,8 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 			if s.quorum, err = openQuorum(opts.FS, cfg, opts.Logger, mopts, s.net.Addr); err != nil {
 				return nil, fmt.Errorf("open metadata quorum: %w", err)
 			}
-			closers = append(closers, func() error { s.quorum.close(); return nil })
+			q := s.quorum // the closer runs after `return nil, err` has set s to nil
+			closers = append(closers, func() error { q.close(); return nil })
 			s.meta, s.quorum.dir = s.quorum.meta, s.dir
 			s.quorum.lease.onChange = s.leaseChanged
 		} else if s.meta, err = metadata.Open(opts.FS, cfg.DataDir, mopts); err != nil {
