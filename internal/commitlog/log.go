@@ -549,7 +549,10 @@ func (s *Slice) Release() {
 //
 // The first read of a segment in a process checks the CRC32C of every batch
 // in it not checked yet (scrub.go); a bad batch takes the log offline, and
-// an offline log with a corrupt batch serves nothing (ErrLogOffline).
+// an offline log with a corrupt batch serves nothing (ErrLogOffline). An
+// error of the file system while reading the segment (EIO) is not
+// corruption: it takes the log offline (ErrLogOffline wrapping it,
+// Options.OnOffline told) without a marker, checked segment or not.
 func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (*Slice, error) {
 	for try := 1; ; try++ {
 		s, job, err := l.read(offset, maxBytes, maxOffset, minOneBatch, try >= readVerifyTries)
@@ -588,16 +591,20 @@ func (l *Log) read(offset int64, maxBytes int32, maxOffset int64, minOneBatch, v
 		size := seg.size
 		f, err := seg.acquire()
 		if err != nil {
-			return nil, verifyJob{}, err
+			return nil, verifyJob{}, l.readFailed(seg, err)
 		}
 		pos, err := l.locateLocked(seg, f, size, offset, hb[:])
 		if err != nil {
 			seg.release()
-			return nil, verifyJob{}, err
+			return nil, verifyJob{}, l.readFailed(seg, err)
 		}
 		start, end, stop := int64(-1), int64(-1), int64(-1)
 		for pos < size {
 			h, err := readHeaderAt(f, pos, size, hb[:])
+			if errors.Is(err, errSegmentRead) {
+				seg.release()
+				return nil, verifyJob{}, l.readFailed(seg, err)
+			}
 			if err != nil {
 				stop = pos // a damaged batch: check the segment
 				break
@@ -676,6 +683,9 @@ func (l *Log) locateLocked(seg *segment, f vfs.File, size, offset int64, hb []by
 	if err == nil && h.LastOffset() == seg.base+int64(e.rel) {
 		return int64(e.pos), nil
 	}
+	if errors.Is(err, errSegmentRead) {
+		return 0, err // the file system failed, not the index
+	}
 	l.logger.Warn("offset index does not match log, rebuilding", "segment", segmentName(seg.base))
 	seg.loaded = false
 	if err := seg.rebuildIndexesLocked(size, l.cfg.IndexIntervalBytes); err != nil {
@@ -685,7 +695,8 @@ func (l *Log) locateLocked(seg *segment, f vfs.File, size, offset int64, hb []by
 }
 
 // readHeaderAt reads and parses the batch header at pos, checking that the
-// batch fits below size.
+// batch fits below size. An error of the file system (EIO) is wrapped in
+// errSegmentRead: it says nothing about the bytes in the file.
 func readHeaderAt(f vfs.File, pos, size int64, hb []byte) (record.Header, error) {
 	if size-pos < record.HeaderSize {
 		return record.Header{}, record.ErrTruncated
@@ -694,6 +705,8 @@ func readHeaderAt(f vfs.File, pos, size int64, hb []byte) (record.Header, error)
 	if n < record.HeaderSize {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
+		} else if !errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: batch header at byte %d: %w", errSegmentRead, pos, err)
 		}
 		return record.Header{}, err
 	}
@@ -842,6 +855,10 @@ func (l *Log) truncate(offset int64) (int, error) {
 	next := seg.base
 	for err == nil && pos < seg.size {
 		h, herr := readHeaderAt(f, pos, seg.size, hb[:])
+		if errors.Is(herr, errSegmentRead) {
+			err = herr // never cut where a read failed: kept data may follow
+			break
+		}
 		if herr != nil || h.LastOffset() >= offset {
 			break
 		}

@@ -32,6 +32,11 @@ import (
 	"github.com/kavka-io/kavka/internal/vfs"
 )
 
+// errSegmentRead wraps an error of the file system while reading a
+// segment's bytes: unlike a batch that fails its checks, it says nothing
+// about what the file holds.
+var errSegmentRead = errors.New("read error")
+
 const (
 	// corruptMarkerName is the marker a detected corruption leaves in the
 	// partition directory: "<segment base> <byte position>\n" of the first
@@ -102,15 +107,15 @@ func (l *Log) verify(j verifyJob, locked bool) error {
 	}
 	pos, bad, err := l.checkSegment(seg, from, j.to, 0)
 	seg.vmu.Unlock()
-	if err != nil {
-		return err
-	}
 	if !locked {
 		l.mu.RLock()
 		defer l.mu.RUnlock()
 		if l.truncGen != j.gen || !l.ownsLocked(seg) {
 			return nil
 		}
+	}
+	if err != nil {
+		return l.readFailed(seg, err)
 	}
 	if bad {
 		return l.corruptAt(seg, pos)
@@ -131,6 +136,15 @@ func (l *Log) checkSegment(seg *segment, from, end, stop int64) (int64, bool, er
 		return pos, false, fmt.Errorf("check segment %s: %w", segmentName(seg.base), err)
 	}
 	return pos, bad, nil
+}
+
+// readFailed takes the log offline for an error of the file system while
+// reading seg's data (EIO, or its file would not open): the log is not
+// corrupt, so no marker is written and nothing is truncated; the broker
+// reports its log directory offline and the next process recovers the log
+// as after any I/O error (ADR 0006).
+func (l *Log) readFailed(seg *segment, err error) error {
+	return l.goOffline(fmt.Errorf("read segment %s: %w", segmentName(seg.base), err))
 }
 
 // corruptAt takes the log offline for the bad batch at pos in seg, after
