@@ -61,12 +61,18 @@ type quorumNode struct {
 	rpc    *rpcClient
 	voters map[int32]string // voter id → CONTROLLER address
 
-	dir    *logDirState // the broker's log directory (logdir.go), set by New
-	epoch  atomic.Int64 // this broker's epoch; 0 until registered
-	lease  *brokerLease // this broker's right to lead partitions (lease.go section below)
-	paused atomic.Bool  // tests: heartbeats stopped, as if the broker hung
-	cut    atomic.Bool  // tests: heartbeats fail and raft messages in are dropped, as if the links to the controllers were cut
-	next   atomic.Int32 // the voter a learner without a leader asks next
+	dir *logDirState // the broker's log directory (logdir.go), set by New
+	// movedAway, set by New, applies an image in which this broker leads
+	// nothing to its replicas at once, during the controlled shutdown:
+	// runSync may already have stopped, and the acks=all produces waiting on
+	// the partitions that moved must be answered NOT_LEADER_OR_FOLLOWER now,
+	// not at their timeout.
+	movedAway func(*metadata.Image)
+	epoch     atomic.Int64 // this broker's epoch; 0 until registered
+	lease     *brokerLease // this broker's right to lead partitions (lease.go section below)
+	paused    atomic.Bool  // tests: heartbeats stopped, as if the broker hung
+	cut       atomic.Bool  // tests: heartbeats fail and raft messages in are dropped, as if the links to the controllers were cut
+	next      atomic.Int32 // the voter a learner without a leader asks next
 
 	peersMu sync.Mutex
 	peers   map[int32]string // raft addresses given to the transport; guarded by peersMu
@@ -274,6 +280,9 @@ func (q *quorumNode) shutdown() {
 func (q *quorumNode) awaitLeadershipsReplayed(ctx context.Context) {
 	for leadsAny(q.meta.Image(), q.cfg.NodeID) && ctx.Err() == nil {
 		sleepCtx(ctx, 10*time.Millisecond)
+	}
+	if im := q.meta.Image(); q.movedAway != nil && !leadsAny(im, q.cfg.NodeID) {
+		q.movedAway(im)
 	}
 }
 

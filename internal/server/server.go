@@ -166,6 +166,7 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 			closers = append(closers, func() error { q.close(); return nil })
 			s.meta, s.quorum.dir = s.quorum.meta, s.dir
 			s.quorum.lease.onChange = s.leaseChanged
+			s.quorum.movedAway = func(im *metadata.Image) { s.syncTo(im, false, 0) }
 		} else if s.meta, err = metadata.Open(opts.FS, cfg.DataDir, mopts); err != nil {
 			return nil, fmt.Errorf("open metadata: %w", err)
 		}
