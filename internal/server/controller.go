@@ -109,9 +109,10 @@ func openQuorum(fsys vfs.FS, cfg *config.Broker, logger *slog.Logger, opts metad
 	}
 	q = &quorumNode{cfg: cfg, logger: logger, meta: meta, kafka: kafkaAddr, voters: map[int32]string{}, peers: map[int32]string{},
 		rpc: newRPCClient(fmt.Sprintf("kavka-broker-%d", cfg.NodeID)), lease: newBrokerLease(leaseDuration(cfg), logger)}
+	opened := q // the deferred cleanup runs after `return nil, err` has set q to nil
 	defer func() {
 		if err != nil {
-			q.close()
+			opened.close()
 		}
 	}()
 	peers := map[uint64]string{}

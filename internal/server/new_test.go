@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,5 +55,26 @@ func TestNewFailsCleanlyAfterTheQuorumOpened(t *testing.T) {
 	}
 	if s != nil {
 		t.Fatalf("New returned a Server with the error %v", err)
+	}
+}
+
+// TestNewFailsCleanlyWhenTheControllerListenerIsTaken: openQuorum's
+// cleanup after a failure (here: the CONTROLLER port is in use) closes what
+// it opened; it used to panic on its nil result.
+func TestNewFailsCleanlyWhenTheControllerListenerIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	cfg := config.Defaults()
+	must(t, cfg.Set("node.id", "1"))
+	must(t, cfg.Set("log.dirs", t.TempDir()))
+	must(t, cfg.Set("controller.quorum.voters", "1@"+addr))
+	must(t, cfg.Set("process.roles", "broker,controller"))
+	must(t, cfg.Set("listeners", "PLAINTEXT://127.0.0.1:0,CONTROLLER://"+addr))
+	if s, err := New(&cfg, Options{Logger: slog.New(slog.DiscardHandler)}); err == nil || s != nil {
+		t.Fatalf("New = %v, %v; want no Server and an error", s, err)
 	}
 }

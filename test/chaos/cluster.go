@@ -56,20 +56,29 @@ type cluster struct {
 	extra   []string          // extra properties, for added nodes
 }
 
-// freePort returns a port on ip that was free a moment ago, below the
-// ephemeral range (32768+ on Linux), so that neither the proxy's listeners
-// nor outgoing connections take it while its node is down.
+// handedOut holds every address freePort returned in this process: rows run
+// in parallel on the same IPs, and a port one cluster chose (its node not
+// started yet, or down) must not be chosen by another.
+var handedOut sync.Map // "ip:port" → struct{}
+
+// freePort returns a port on ip that was free a moment ago and was never
+// handed out before in this process, below the ephemeral range (32768+ on
+// Linux), so that neither the proxy's listeners nor outgoing connections
+// take it while its node is down.
 func freePort(ip string, rng *rand.Rand) (string, error) {
 	var err error
 	for range 100 {
+		addr := net.JoinHostPort(ip, fmt.Sprint(20000+rng.IntN(12000)))
+		if _, taken := handedOut.LoadOrStore(addr, struct{}{}); taken {
+			continue
+		}
 		var l net.Listener
-		l, err = net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(20000+rng.IntN(12000))))
-		if err == nil {
+		if l, err = net.Listen("tcp", addr); err == nil {
 			defer l.Close()
 			return l.Addr().String(), nil
 		}
 	}
-	return "", err
+	return "", fmt.Errorf("no free port on %s after 100 tries: %v", ip, err)
 }
 
 // startCluster starts n nodes on 127.0.0.11.. with every link proxied:
