@@ -263,6 +263,11 @@ func testKillOne(t *testing.T, guarantee string) {
 	scenario(t, guarantee, app, func(br *harness.Broker) func() {
 		a := startInstance(t, br, app, "a", guarantee)
 		b := startInstance(t, br, app, "b", guarantee)
+		// Kill b only once it has started tasks and had time to write to
+		// their changelogs (a fixed sleep raced a slow start under load).
+		for deadline := time.Now().Add(30 * time.Second); !logMatches(t, b, `task started`) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
 		time.Sleep(1500 * time.Millisecond)
 		b.kill()
 		return func() {
