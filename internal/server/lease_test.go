@@ -37,16 +37,7 @@ func TestClusterBrokerLease(t *testing.T) {
 		p := part(1)
 		return p.Leader == victim && len(p.ISR) == 3
 	})
-	var seeds []string
-	for id := int32(1); id <= 4; id++ {
-		seeds = append(seeds, c.nodes[id].Addr().String())
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RecordDeliveryTimeout(45*time.Second), kgo.RetryTimeout(45*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl, seeds := c.patientClient(t)
 	produceN(t, cl, topic, 0, 10)
 	c.waitFor(20*time.Second, "broker 4 leading lease-0 locally", func() bool { return leads(c.nodes[victim], topic) })
 	before := part(victim)

@@ -129,16 +129,7 @@ func TestClusterLogDirFailure(t *testing.T) {
 		p := part()
 		return p.Leader == victim && len(p.ISR) == 3
 	})
-	var seeds []string
-	for id := int32(1); id <= 4; id++ {
-		seeds = append(seeds, c.nodes[id].Addr().String())
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RecordDeliveryTimeout(45*time.Second), kgo.RetryTimeout(45*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl, seeds := c.patientClient(t)
 	produceN(t, cl, topic, 0, 10)
 
 	fault.on.Store(true)
@@ -222,4 +213,22 @@ func TestSingleNodeLogDirFailure(t *testing.T) {
 	defer cl2.Close()
 	produceN(t, cl2, topic, 5, 5)
 	consumeN(t, seeds, topic, 10)
+}
+
+// patientClient returns a client of brokers 1–4 (and their addresses) that
+// keeps retrying a send for 45 s, long enough for a leader to move; it is
+// closed when the test ends.
+func (c *testCluster) patientClient(t *testing.T) (*kgo.Client, []string) {
+	t.Helper()
+	var seeds []string
+	for id := int32(1); id <= 4; id++ {
+		seeds = append(seeds, c.nodes[id].Addr().String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RecordDeliveryTimeout(45*time.Second), kgo.RetryTimeout(45*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, seeds
 }
