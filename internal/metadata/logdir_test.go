@@ -44,7 +44,15 @@ func (q *localQuorum) AddLearner(context.Context, int32, string) error { return 
 // with brokers 1..n registered and unfenced, and their epochs.
 func newControllerStore(t *testing.T, n int) (*Store, map[int32]int64) {
 	t.Helper()
-	s, err := OpenReplicated(vfs.NewMem(), "/data", Options{ClusterID: "c1", Rand: newRand(1)}, QuorumOptions{})
+	return newControllerStoreWith(t, n, Options{}, QuorumOptions{})
+}
+
+// newControllerStoreWith is newControllerStore with the given options
+// (ClusterID and Rand are filled in).
+func newControllerStoreWith(t *testing.T, n int, opts Options, qo QuorumOptions) (*Store, map[int32]int64) {
+	t.Helper()
+	opts.ClusterID, opts.Rand = "c1", newRand(1)
+	s, err := OpenReplicated(vfs.NewMem(), "/data", opts, qo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,15 +123,23 @@ type QuorumOptions struct {
 	SessionTimeout time.Duration
 	// RequestTimeout bounds one mutation (proposal or forward). Default 30s.
 	RequestTimeout time.Duration
+	// Ticks is the clock broker sessions and the controller's other timers
+	// are measured on; nil = clock.Real. It must be monotonic, as Kafka's
+	// controller measures them with time.nanoseconds(): clock.Real is
+	// (time.Now carries a monotonic reading that wall clock jumps do not
+	// move), and so is a simulation's fake clock. Options.Clock, the wall
+	// clock, may jump (a test broker's clock.Skewed strobes it); a session
+	// measured on it expired live brokers (docs/reliability.md, F19).
+	Ticks clock.Clock
 }
 
 // ctlState is the active controller's in-memory state (Kafka's
 // BrokerHeartbeatManager): not in the log, rebuilt on activation.
 type ctlState struct {
 	activeTerm uint64              // the term this node became active in; 0 = not active
-	lastSeen   map[int32]time.Time // last heartbeat (or activation) per broker
-	balanced   time.Time           // the last preferred-leader check (balance.go)
-	lastTick   time.Time           // the end of the last controllerTick
+	lastSeen   map[int32]time.Time // last heartbeat (or activation) per broker, on QuorumOptions.Ticks
+	balanced   time.Time           // the last preferred-leader check (balance.go), on Ticks
+	lastTick   time.Time           // the end of the last controllerTick, on Ticks
 }
 
 // OpenReplicated opens a cluster-mode Store under dataDir: meta.properties
@@ -149,6 +157,9 @@ func OpenReplicated(fsys vfs.FS, dataDir string, opts Options, qo QuorumOptions)
 	}
 	if qo.RequestTimeout <= 0 {
 		qo.RequestTimeout = 30 * time.Second
+	}
+	if qo.Ticks == nil {
+		qo.Ticks = clock.Real
 	}
 	s := &Store{fs: fsys, dir: fsys.PathJoin(dataDir, logDirName), opts: opts, qopts: qo, replicated: true,
 		ctl: ctlState{lastSeen: map[int32]time.Time{}}}
@@ -385,7 +396,7 @@ func (s *Store) activeLocked(validateOnly bool) error {
 		return fmt.Errorf("%w: leadership moved during activation", ErrNotController)
 	}
 	s.ctl.activeTerm = st.Term
-	now := s.opts.Clock.Now()
+	now := s.qopts.Ticks.Now()
 	clear(s.ctl.lastSeen)
 	for _, r := range s.image.Load().Registrations {
 		s.ctl.lastSeen[r.NodeID] = now // a grace period, as Kafka's new controller gives
@@ -456,7 +467,7 @@ func (s *Store) RegisterBroker(r BrokerRegistration) (int64, error) {
 	if reg == nil {
 		return 0, fmt.Errorf("BUG: broker %d not registered after its record applied", r.NodeID)
 	}
-	s.ctl.lastSeen[r.NodeID] = s.opts.Clock.Now()
+	s.ctl.lastSeen[r.NodeID] = s.qopts.Ticks.Now()
 	s.opts.Logger.Info("broker registered", "broker", r.NodeID, "epoch", reg.Epoch, "host", r.Host, "port", r.Port)
 	return reg.Epoch, nil
 }
@@ -501,7 +512,7 @@ func (s *Store) BrokerHeartbeat(hb Heartbeat) (HeartbeatResult, error) {
 	if reg == nil || reg.Epoch != hb.Epoch {
 		return HeartbeatResult{}, fmt.Errorf("%w: broker %d epoch %d", ErrStaleBrokerEpoch, hb.NodeID, hb.Epoch)
 	}
-	s.ctl.lastSeen[hb.NodeID] = s.opts.Clock.Now()
+	s.ctl.lastSeen[hb.NodeID] = s.qopts.Ticks.Now()
 	caughtUp := hb.MetadataOffset >= reg.Epoch
 	var recs []record
 	switch {
@@ -599,7 +610,7 @@ func (s *Store) controllerTick() error {
 	if err := s.activeLocked(false); err != nil {
 		return err
 	}
-	now := s.opts.Clock.Now()
+	now := s.qopts.Ticks.Now()
 	// A controller that could not tick for a while (s.mu held by a long
 	// mutation, e.g. 10,000 partitions whose logs the subscribers create,
 	// or the process paused) could not take heartbeats either: the stall
@@ -612,7 +623,7 @@ func (s *Store) controllerTick() error {
 			}
 		}
 	}
-	defer func() { s.ctl.lastTick = s.opts.Clock.Now() }()
+	defer func() { s.ctl.lastTick = s.qopts.Ticks.Now() }()
 	im := s.image.Load()
 	for _, r := range im.Registrations {
 		if r.Fenced {

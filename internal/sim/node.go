@@ -116,7 +116,7 @@ func (s *Sim) start(n *node) error {
 		return vfs.Fault{Err: n.diskErr, Written: s.rng.IntN(1 << 16)}
 	}))
 	meta, err := metadata.OpenReplicated(n.fs, dataDir, metadata.Options{ClusterID: "sim", Clock: n.clk, Rand: s.randReader(), Logger: quiet},
-		metadata.QuorumOptions{SessionTimeout: s.cfg.SessionTimeout})
+		metadata.QuorumOptions{SessionTimeout: s.cfg.SessionTimeout, Ticks: n.clk})
 	if err != nil {
 		return fmt.Errorf("open metadata of node %d: %w", n.id, err)
 	}
