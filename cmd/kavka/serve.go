@@ -84,12 +84,25 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			fsys = faultFSFromEnv(fsys, logger) // test hook, off unless KAVKA_TEST_FAULT_FILE is set
-			srv, err := server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv(os.ReadFile), FS: fsys})
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			var srv *server.Server
+			for {
+				srv, err = server.New(&cfg, server.Options{Logger: logger, Clock: clock.FromEnv(os.ReadFile), FS: fsys})
+				if !errors.Is(err, server.ErrLogDirFailed) {
+					break
+				}
+				// Loading the logs failed on a read or write of the log
+				// directory: wait for it instead of exiting, so a transient
+				// disk fault never needs an operator
+				// (docs/adr/0006-log-dir-failure.md, 2026-11-27).
+				if werr := server.AwaitLogDir(ctx, fsys, cfg.DataDir, err, 0, logger); werr != nil {
+					return err
+				}
+			}
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
 			err = srv.Run(ctx)
 			if errors.Is(err, server.ErrRestart) && ctx.Err() == nil {
 				// A failed log directory is writable again: a new process

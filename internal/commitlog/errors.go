@@ -1,6 +1,9 @@
 package commitlog
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by a Log. Validation errors from internal/record
 // (record.ErrCorrupt, record.ErrTooLarge, …) are passed through wrapped, so
@@ -27,3 +30,22 @@ var (
 	// ErrExists: Manager.Create found the log already present.
 	ErrExists = errors.New("commitlog: log already exists")
 )
+
+// ReadError is an error of the file system (EIO) while reading a segment
+// file: the file and the byte where the failed read began. It comes wrapped
+// in ErrLogOffline and is what Options.OnOffline gets, so that a log
+// directory probe can read those bytes again before the broker trusts the
+// directory (docs/adr/0006-log-dir-failure.md, 2026-11-27): a failing disk
+// may accept new writes, and read them back from the page cache, while
+// reads of the old data still fail.
+type ReadError struct {
+	Path string // the segment's .log file
+	Off  int64  // the first byte of the read that failed (0: not known)
+	Err  error
+}
+
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("read %s at byte %d: %v", e.Path, e.Off, e.Err)
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }

@@ -591,19 +591,19 @@ func (l *Log) read(offset int64, maxBytes int32, maxOffset int64, minOneBatch, v
 		size := seg.size
 		f, err := seg.acquire()
 		if err != nil {
-			return nil, verifyJob{}, l.readFailed(seg, err)
+			return nil, verifyJob{}, l.readFailed(seg, 0, err)
 		}
 		pos, err := l.locateLocked(seg, f, size, offset, hb[:])
 		if err != nil {
 			seg.release()
-			return nil, verifyJob{}, l.readFailed(seg, err)
+			return nil, verifyJob{}, l.readFailed(seg, 0, err)
 		}
 		start, end, stop := int64(-1), int64(-1), int64(-1)
 		for pos < size {
 			h, err := readHeaderAt(f, pos, size, hb[:])
 			if errors.Is(err, errSegmentRead) {
 				seg.release()
-				return nil, verifyJob{}, l.readFailed(seg, err)
+				return nil, verifyJob{}, l.readFailed(seg, pos, err)
 			}
 			if err != nil {
 				stop = pos // a damaged batch: check the segment
@@ -706,7 +706,7 @@ func readHeaderAt(f vfs.File, pos, size int64, hb []byte) (record.Header, error)
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		} else if !errors.Is(err, io.EOF) {
-			err = fmt.Errorf("%w: batch header at byte %d: %w", errSegmentRead, pos, err)
+			err = &headerReadError{pos: pos, err: err}
 		}
 		return record.Header{}, err
 	}
@@ -848,7 +848,7 @@ func (l *Log) truncate(offset int64) (int, error) {
 	seg := l.segs[i]
 	f, err := seg.acquire()
 	if err != nil {
-		return 0, l.goOffline(err)
+		return 0, l.readFailed(seg, 0, err)
 	}
 	var hb [record.HeaderSize]byte
 	pos, err := l.locateLocked(seg, f, seg.size, offset, hb[:])
@@ -872,6 +872,9 @@ func (l *Log) truncate(offset int64) (int, error) {
 		next, err = l.nextOffsetAt(seg, f, pos)
 	}
 	seg.release()
+	if errors.Is(err, errSegmentRead) {
+		return 0, l.readFailed(seg, pos, err)
+	}
 	if err != nil {
 		return 0, l.goOffline(err)
 	}

@@ -82,8 +82,18 @@ func TestReadErrorTakesLogOffline(t *testing.T) {
 			if _, err := l.Append(valueBatch(1, 1, 10, "x"), 1); !errors.Is(err, ErrLogOffline) {
 				t.Fatalf("append after the read error: %v, want ErrLogOffline", err)
 			}
-			if got := calls.get(); len(got) != 1 || !errors.Is(got[0], syscall.EIO) || errors.Is(got[0], ErrCorruptLog) {
+			got := calls.get()
+			if len(got) != 1 || !errors.Is(got[0], syscall.EIO) || errors.Is(got[0], ErrCorruptLog) {
 				t.Fatalf("OnOffline calls %v, want one EIO", got)
+			}
+			// The log dir probe reads the failed bytes again (ADR 0006).
+			var re *ReadError
+			fi, err := fs.Stat(target.Load().(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !errors.As(got[0], &re) || re.Path != target.Load().(string) || re.Off < 0 || re.Off >= fi.Size() {
+				t.Fatalf("OnOffline error %v: want a *ReadError of %s inside the file, got %+v", got[0], target.Load(), re)
 			}
 			if fx.hasMarker(t) {
 				t.Fatal("a read error left a corruption marker")

@@ -115,7 +115,7 @@ func (l *Log) verify(j verifyJob, locked bool) error {
 		}
 	}
 	if err != nil {
-		return l.readFailed(seg, err)
+		return l.readFailed(seg, pos, err)
 	}
 	if bad {
 		return l.corruptAt(seg, pos)
@@ -143,9 +143,33 @@ func (l *Log) checkSegment(seg *segment, from, end, stop int64) (int64, bool, er
 // corrupt, so no marker is written and nothing is truncated; the broker
 // reports its log directory offline and the next process recovers the log
 // as after any I/O error (ADR 0006).
-func (l *Log) readFailed(seg *segment, err error) error {
-	return l.goOffline(fmt.Errorf("read segment %s: %w", segmentName(seg.base), err))
+//
+// pos is the byte of seg's file the failed read began at, or where the
+// scan that failed began (0: not known); a header read's own position
+// (headerReadError) wins. The error carries both as a *ReadError, for the
+// log directory probe to read that part of the file again.
+func (l *Log) readFailed(seg *segment, pos int64, err error) error {
+	var he *headerReadError
+	if errors.As(err, &he) {
+		pos = he.pos
+	}
+	return l.goOffline(fmt.Errorf("read segment %s: %w", segmentName(seg.base),
+		&ReadError{Path: seg.path(logSuffix), Off: pos, Err: err}))
 }
+
+// headerReadError is errSegmentRead for the batch header at pos.
+type headerReadError struct {
+	pos int64
+	err error
+}
+
+func (e *headerReadError) Error() string {
+	return fmt.Sprintf("%v: batch header at byte %d: %v", errSegmentRead, e.pos, e.err)
+}
+
+func (e *headerReadError) Is(target error) bool { return target == errSegmentRead }
+
+func (e *headerReadError) Unwrap() error { return e.err }
 
 // corruptAt takes the log offline for the bad batch at pos in seg, after
 // writing the marker the next open acts on (the first time only).

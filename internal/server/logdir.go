@@ -8,16 +8,24 @@ package server
 //   - in cluster mode the broker heartbeats at once with OfflineLogDirs
 //     (KIP-858), and the controller moves its leaderships away and takes it
 //     out of every ISR;
-//   - every broker then probes the directory (create, write, fsync, remove a
-//     file) and, once a probe succeeds, stops gracefully with ErrRestart;
-//     `kavka serve` re-executes itself (Reexec), so the new process recovers
-//     its logs, registers again and rejoins the ISRs as a follower.
+//   - every broker then probes the directory (create, write, fsync, read
+//     back and remove a file, and read again the bytes of every segment
+//     whose read failed) and, once a probe succeeds, stops gracefully with
+//     ErrRestart; `kavka serve` re-executes itself (Reexec), so the new
+//     process recovers its logs, registers again and rejoins the ISRs as a
+//     follower;
+//   - a process whose log recovery fails on an I/O error (New returns
+//     ErrLogDirFailed) does not exit: `kavka serve` waits for the same
+//     probe to pass (AwaitLogDir), slowly, and tries again.
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -33,6 +41,12 @@ import (
 // calls Reexec; an in-process caller builds a new Server.
 var ErrRestart = errors.New("server: restart to recover the log directory")
 
+// ErrLogDirFailed wraps the error of New when loading the partition logs
+// failed on an error of the file system (EIO on a read of a segment): the
+// log directory is failing. The caller waits for it with AwaitLogDir and
+// tries again; nothing was served from it.
+var ErrLogDirFailed = errors.New("server: log directory failed while loading the logs")
+
 const (
 	// DefaultLogDirProbeInterval is how often a failed log directory is
 	// probed.
@@ -45,6 +59,12 @@ const (
 	logDirRecentStart = time.Minute
 	logDirSlowProbes  = 6
 	logDirProbeName   = ".kavka-log-dir-probe"
+	// probeReadBytes is how much of a segment whose read failed each probe
+	// reads again, from the byte where the failed read began.
+	probeReadBytes = 1 << 20
+	// maxProbeReads bounds the failed reads a probe repeats (the first
+	// ones: each log goes offline once).
+	maxProbeReads = 16
 	// EnvLogDirRestart is set in the environment of a process started by
 	// Reexec.
 	EnvLogDirRestart = "KAVKA_LOG_DIR_RESTART"
@@ -56,6 +76,25 @@ type logDirState struct {
 	once    sync.Once
 	failed  chan struct{} // closed when the directory goes offline
 	wake    chan struct{} // one slot: heartbeat now, the directory went offline
+
+	mu    sync.Mutex
+	reads []commitlog.ReadError // guarded by mu: failed reads the probe repeats
+}
+
+// addRead records a failed read of a segment for the probe to repeat.
+func (d *logDirState) addRead(re commitlog.ReadError) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.reads) < maxProbeReads {
+		d.reads = append(d.reads, re)
+	}
+}
+
+// failedReads returns the failed reads recorded so far.
+func (d *logDirState) failedReads() []commitlog.ReadError {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]commitlog.ReadError(nil), d.reads...)
 }
 
 func newLogDirState() *logDirState {
@@ -99,8 +138,13 @@ func logDirID(dir string) [16]byte {
 }
 
 // logOffline is commitlog.Options.OnOffline: the first offline log takes
-// the directory offline. It runs under the log's locks: it only flags.
+// the directory offline; a failed read of a segment (any log's) is
+// recorded for the probe to repeat. It runs under the log's locks: it only
+// flags.
 func (s *Server) logOffline(l *commitlog.Log, err error) {
+	if re := (*commitlog.ReadError)(nil); errors.As(err, &re) {
+		s.dir.addRead(*re)
+	}
 	if s.dir.fail() {
 		s.logger.Error("log directory offline after an I/O error: its replicas are offline until the broker restarts",
 			"dir", s.cfg.DataDir, "topic", l.Topic(), "partition", l.Partition(), "err", err)
@@ -130,24 +174,81 @@ func (s *Server) watchLogDir(ctx context.Context) error {
 			return nil
 		}
 		wait = every
-		if err := probeLogDir(s.opts.FS, s.cfg.DataDir); err != nil {
+		if err := probeLogDir(s.opts.FS, s.cfg.DataDir, s.dir.failedReads()); err != nil {
 			s.logger.Debug("log directory probe", "dir", s.cfg.DataDir, "err", err)
 			continue
 		}
-		s.logger.Warn("log directory writable again: restarting the broker to recover its logs", "dir", s.cfg.DataDir)
+		s.logger.Warn("log directory readable and writable again: restarting the broker to recover its logs", "dir", s.cfg.DataDir)
 		return ErrRestart
 	}
 }
 
-// probeLogDir creates a file in dir, writes and fsyncs a page, removes the
-// file and fsyncs dir: what a log needs of its directory.
-func probeLogDir(fsys vfs.FS, dir string) error {
+// AwaitLogDir waits until the probe of dir passes, after New failed with
+// ErrLogDirFailed (cause): the probe also reads again the file whose read
+// failed, if cause names one. The first probe comes after
+// logDirSlowProbes intervals (every; 0 means the default), as after a
+// recovery that did not last, so that a fault the probe cannot see loads
+// the logs at most about twice a minute. It returns nil when the probe
+// passed, or ctx's error.
+func AwaitLogDir(ctx context.Context, fsys vfs.FS, dir string, cause error, every time.Duration, logger *slog.Logger) error {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	if every <= 0 {
+		every = DefaultLogDirProbeInterval
+	}
+	var reads []commitlog.ReadError
+	if re := (*commitlog.ReadError)(nil); errors.As(cause, &re) {
+		reads = append(reads, *re)
+	} else if pe := (*fs.PathError)(nil); errors.As(cause, &pe) && pe.Op == "read" {
+		reads = append(reads, commitlog.ReadError{Path: pe.Path, Err: pe.Err})
+	}
+	wait := logDirSlowProbes * every
+	logger.Error("log directory failed while loading the logs: not serving; probing it, then loading again",
+		"dir", dir, "err", cause, "first_in", wait, "every", every)
+	for {
+		sleepCtx(ctx, wait)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		wait = every
+		if err := probeLogDir(fsys, dir, reads); err != nil {
+			logger.Debug("log directory probe", "dir", dir, "err", err)
+			continue
+		}
+		logger.Warn("log directory readable and writable again: loading the logs", "dir", dir)
+		return nil
+	}
+}
+
+// isLogDirFailure reports whether err, from commitlog.Manager.Load, is an
+// error of the file system (ErrLogDirFailed) rather than of the
+// configuration.
+func isLogDirFailure(err error) bool {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	return errors.As(err, &pe) || errors.As(err, &errno)
+}
+
+// probeLogDir checks what the logs need of dir: it creates a file in dir,
+// writes and fsyncs a page, reads it back, removes the file and fsyncs
+// dir; then it reads again, from each failed read in reads, up to
+// probeReadBytes of that segment. A disk that fails reads of old data may
+// still take new writes and serve them from the page cache, so only the
+// failed bytes themselves show that the logs can be recovered: a new
+// process reads them when it loads the logs, or on its first fetch. A
+// segment that is gone (deleted by retention) needs no read.
+func probeLogDir(fsys vfs.FS, dir string, reads []commitlog.ReadError) error {
 	name := fsys.PathJoin(dir, logDirProbeName)
 	f, err := fsys.Create(name)
 	if err != nil {
 		return fmt.Errorf("create probe: %w", err)
 	}
-	_, werr := f.Write(make([]byte, 4096))
+	page := make([]byte, 4096)
+	for i := range page {
+		page[i] = byte(i*7 + 1)
+	}
+	_, werr := f.Write(page)
 	if werr == nil {
 		werr = f.Sync()
 	}
@@ -155,14 +256,72 @@ func probeLogDir(fsys vfs.FS, dir string) error {
 		fsys.Remove(name)
 		return fmt.Errorf("write probe: %w", err)
 	}
+	rerr := readBack(fsys, name, page)
 	if err := fsys.Remove(name); err != nil {
-		return fmt.Errorf("remove probe: %w", err)
+		return errors.Join(rerr, fmt.Errorf("remove probe: %w", err))
+	}
+	if rerr != nil {
+		return rerr
 	}
 	d, err := fsys.OpenDir(dir)
 	if err != nil {
 		return fmt.Errorf("open dir: %w", err)
 	}
-	return errors.Join(d.Sync(), d.Close())
+	if err := errors.Join(d.Sync(), d.Close()); err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	for _, re := range reads {
+		if err := probeRead(fsys, re); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBack reads the probe file name and checks that it holds want.
+func readBack(fsys vfs.FS, name string, want []byte) error {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return fmt.Errorf("open probe: %w", err)
+	}
+	defer f.Close()
+	got := make([]byte, len(want))
+	if n, err := f.ReadAt(got, 0); n < len(want) {
+		return fmt.Errorf("read probe: %d of %d bytes: %w", n, len(want), err)
+	}
+	if !bytes.Equal(got, want) {
+		return errors.New("read probe: the bytes read back differ from those written")
+	}
+	return nil
+}
+
+// probeRead reads again up to probeReadBytes of the file of re, from re.Off
+// (from the last probeReadBytes when the file is shorter now).
+func probeRead(fsys vfs.FS, re commitlog.ReadError) error {
+	f, err := fsys.Open(re.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s again: %w", re.Path, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return fmt.Errorf("size of %s: %w", re.Path, err)
+	}
+	off := re.Off
+	if off+probeReadBytes > size {
+		off = max(0, min(off, size-probeReadBytes))
+	}
+	n := min(size-off, probeReadBytes)
+	if n <= 0 {
+		return nil
+	}
+	if got, err := f.ReadAt(make([]byte, n), off); int64(got) < n {
+		return fmt.Errorf("read %s again at byte %d: %w", re.Path, off, err)
+	}
+	return nil
 }
 
 // Reexec replaces the process with a new run of the same executable, with

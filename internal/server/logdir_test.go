@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/config"
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/vfs"
@@ -231,4 +232,121 @@ func (c *testCluster) patientClient(t *testing.T) (*kgo.Client, []string) {
 	}
 	t.Cleanup(cl.Close)
 	return cl, seeds
+}
+
+// readFault fails the reads of one partition's segment files while on, as
+// a disk whose old data has gone bad while new writes still succeed; it
+// counts the creates of the log dir probe's file.
+type readFault struct {
+	seg    string // a substring of the segment paths: "/<topic>-<partition>/"
+	on     atomic.Bool
+	probes atomic.Int64
+}
+
+func (f *readFault) Inject(op vfs.Op, path string) vfs.Fault {
+	if op == vfs.OpCreate && strings.HasSuffix(path, logDirProbeName) {
+		f.probes.Add(1)
+	}
+	if f.on.Load() && op == vfs.OpRead && strings.Contains(path, f.seg) && strings.HasSuffix(path, ".log") {
+		return vfs.Fault{Err: syscall.EIO}
+	}
+	return vfs.Fault{}
+}
+
+// TestLogDirReadFaultHoldsRestart (chaos F13d): reads of a partition's
+// segment fail (EIO) while the directory takes writes. The read takes the
+// log, and the directory, offline; the probe reads the failed bytes again,
+// so the broker does not restart while the fault holds (the old probe only
+// wrote, passed at once, and the new process's log recovery failed on the
+// read and exited). While it holds, a new broker's New fails with
+// ErrLogDirFailed and AwaitLogDir waits; once the reads work again the
+// broker restarts, and every acknowledged record is there.
+func TestLogDirReadFaultHoldsRestart(t *testing.T) {
+	cfg := config.Defaults()
+	must(t, cfg.Set("log.dirs", t.TempDir()))
+	must(t, cfg.Set("listeners", "PLAINTEXT://127.0.0.1:0"))
+	const topic = "r"
+	fault := &readFault{seg: "/" + topic + "-0/"}
+	fsys := vfs.NewFaulty(vfs.Default, fault)
+	opts := Options{FS: fsys, Logger: slog.New(slog.DiscardHandler), LogDirProbeInterval: 20 * time.Millisecond}
+	r, err := Start(&cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			r.Stop(30 * time.Second)
+		}
+	}()
+	if _, err := r.Meta().CreateTopic(metadata.CreateTopicRequest{Name: topic, Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	seeds := []string{r.Addr().String()}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RecordDeliveryTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produceN(t, cl, topic, 0, 5)
+
+	l, ok := r.logs.Get(topic, 0)
+	if !ok {
+		t.Fatal("no log r-0")
+	}
+	fault.on.Store(true)
+	if _, err := l.Read(0, 1<<20, l.LogEndOffset(), true); !errors.Is(err, commitlog.ErrLogOffline) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read under the fault: %v, want ErrLogOffline wrapping EIO", err)
+	}
+	// Several probes must fail, not restart the broker: each probe is one
+	// create of the probe file, and a probe finishes before the next one's
+	// create.
+	from := fault.probes.Load()
+	deadline := time.After(60 * time.Second)
+	for fault.probes.Load() < from+4 {
+		select {
+		case err := <-r.done:
+			stopped = true
+			t.Fatalf("Run returned %v after %d probes while reads of the segment still fail, want it serving", err, fault.probes.Load()-from)
+		case <-deadline:
+			t.Fatalf("%d probes in 60 s, want 4", fault.probes.Load()-from)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	// A process started now (a restart by hand, or a probe the fault
+	// fooled) fails to load the log, and waits instead of exiting.
+	if _, err := New(&cfg, opts); !errors.Is(err, ErrLogDirFailed) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("New under the read fault: %v, want ErrLogDirFailed wrapping EIO", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = AwaitLogDir(ctx, fsys, cfg.DataDir, fmt.Errorf("%w: %w", ErrLogDirFailed,
+		&commitlog.ReadError{Path: fsys.PathJoin(l.Dir(), "00000000000000000000.log"), Err: syscall.EIO}), 10*time.Millisecond, opts.Logger)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AwaitLogDir under the read fault: %v, want it waiting until ctx ends", err)
+	}
+
+	fault.on.Store(false)
+	waitRestart(t, r)
+	stopped = true
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := AwaitLogDir(ctx, fsys, cfg.DataDir, nil, 10*time.Millisecond, opts.Logger); err != nil {
+		t.Fatalf("AwaitLogDir after the fault: %v", err)
+	}
+	r2, err := Start(&cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Stop(30 * time.Second)
+	seeds = []string{r2.Addr().String()}
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	produceN(t, cl2, topic, 5, 5)
+	consumeN(t, seeds, topic, 10)
 }

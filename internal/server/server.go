@@ -206,6 +206,9 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 	})
 	s.refreshTopicConfigs(im)
 	if err := s.logs.Load(func(topic string, _ int32) commitlog.Config { return s.logConfig(topic) }); err != nil {
+		if isLogDirFailure(err) { // logdir.go: the caller waits and tries again
+			return nil, fmt.Errorf("load logs: %w: %w", ErrLogDirFailed, err)
+		}
 		return nil, fmt.Errorf("load logs: %w", err)
 	}
 	// The replica manager sets each high watermark: on a single node (a
