@@ -45,6 +45,7 @@ import (
 	"github.com/kavka-io/kavka/internal/config"
 	"github.com/kavka-io/kavka/internal/handler"
 	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/metadata/adapt"
 	"github.com/kavka-io/kavka/internal/raft"
 	"github.com/kavka-io/kavka/internal/vfs"
 )
@@ -605,25 +606,7 @@ func (r raftQuorum) Propose(ctx context.Context, data []byte) (uint64, error) {
 
 func (r raftQuorum) ReadIndex(ctx context.Context) (uint64, error) { return r.q.node.ReadIndex(ctx) }
 
-func (r raftQuorum) Status() metadata.QuorumStatus {
-	st := r.q.node.Status()
-	out := metadata.QuorumStatus{NodeID: int32(st.ID), Leader: -1, Term: st.Term, IsLeader: st.Leader == st.ID && st.Role == "leader",
-		Commit: st.Commit, Applied: st.Applied}
-	if st.Leader != 0 {
-		out.Leader = int32(st.Leader)
-	}
-	for _, v := range st.Voters {
-		out.Voters = append(out.Voters, int32(v))
-	}
-	for _, v := range st.Learners {
-		out.Learners = append(out.Learners, int32(v))
-	}
-	for id, p := range st.Progress {
-		out.Progress = append(out.Progress, metadata.ReplicaProgress{ID: int32(id), LogEnd: int64(p.Match), Learner: p.Learner, RecentActive: p.RecentActive})
-	}
-	slices.SortFunc(out.Progress, func(a, b metadata.ReplicaProgress) int { return int(a.ID) - int(b.ID) })
-	return out
-}
+func (r raftQuorum) Status() metadata.QuorumStatus { return adapt.QuorumStatus(r.q.node.Status()) }
 
 func (r raftQuorum) AddLearner(ctx context.Context, id int32, addr string) error {
 	r.q.peersMu.Lock()

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/kavka-io/kavka/internal/handler"
 	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/metadata/adapt"
 	"github.com/kavka-io/kavka/internal/replica"
 )
 
@@ -144,21 +144,7 @@ type storeAlter struct{ meta *metadata.Store }
 
 func (a storeAlter) AlterPartition(_ context.Context, req replica.AlterPartitionRequest) error {
 	err := a.meta.AlterPartition(req.Topic, req.Partition, req.LeaderID, req.LeaderEpoch, req.PartitionEpoch, req.NewISR)
-	return replicaAlterError(err)
-}
-
-// replicaAlterError translates the metadata store's AlterPartition refusal
-// into the replica package's terms: stale epochs mean a newer state is on
-// its way; an ineligible replica or an unknown partition means the proposal
-// was not applied. Anything else leaves the outcome unknown.
-func replicaAlterError(err error) error {
-	switch {
-	case errors.Is(err, metadata.ErrStalePartitionState):
-		return fmt.Errorf("%w: %w", replica.ErrStaleState, err)
-	case errors.Is(err, metadata.ErrIneligibleReplica), errors.Is(err, metadata.ErrUnknownTopic):
-		return fmt.Errorf("%w: %w", replica.ErrProposalRejected, err)
-	}
-	return err
+	return adapt.AlterError(err)
 }
 
 // selfLive reports whether this broker may lead: always on a single node;

@@ -19,6 +19,7 @@ import (
 	"github.com/kavka-io/kavka/internal/clock"
 	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/metadata"
+	"github.com/kavka-io/kavka/internal/metadata/adapt"
 	"github.com/kavka-io/kavka/internal/raft"
 	"github.com/kavka-io/kavka/internal/replica"
 	"github.com/kavka-io/kavka/internal/vfs"
@@ -280,21 +281,7 @@ func (q simQuorum) raftCall(req func(done func(uint64, error)) func()) result {
 	})
 }
 
-func (q simQuorum) Status() metadata.QuorumStatus {
-	st := q.inc.raft.Status()
-	out := metadata.QuorumStatus{NodeID: int32(st.ID), Leader: -1, Term: st.Term, IsLeader: st.Leader == st.ID && st.Role == "leader",
-		Commit: st.Commit, Applied: st.Applied}
-	if st.Leader != 0 {
-		out.Leader = int32(st.Leader)
-	}
-	for _, v := range st.Voters {
-		out.Voters = append(out.Voters, int32(v))
-	}
-	for _, v := range st.Learners {
-		out.Learners = append(out.Learners, int32(v))
-	}
-	return out
-}
+func (q simQuorum) Status() metadata.QuorumStatus { return adapt.QuorumStatus(q.inc.raft.Status()) }
 
 // storeCall runs fn (a Store mutation) as a task on inc's node, one at a
 // time per node: a parked Store task may hold Store.mu. done, if set, gets
@@ -541,21 +528,7 @@ func (a alterer) AlterPartition(_ context.Context, req replica.AlterPartitionReq
 	r := a.s.toController(a.inc, "alter partition", func(ctl *incarnation) result {
 		return result{err: ctl.meta.AlterPartition(req.Topic, req.Partition, req.LeaderID, req.LeaderEpoch, req.PartitionEpoch, req.NewISR)}
 	})
-	return replicaAlterError(r.err)
-}
-
-// replicaAlterError translates the metadata store's AlterPartition refusal
-// into the replica package's terms: stale epochs mean a newer state is on
-// its way; an ineligible replica or an unknown partition means the proposal
-// was not applied. Anything else leaves the outcome unknown.
-func replicaAlterError(err error) error {
-	switch {
-	case errors.Is(err, metadata.ErrStalePartitionState):
-		return fmt.Errorf("%w: %w", replica.ErrStaleState, err)
-	case errors.Is(err, metadata.ErrIneligibleReplica), errors.Is(err, metadata.ErrUnknownTopic):
-		return fmt.Errorf("%w: %w", replica.ErrProposalRejected, err)
-	}
-	return err
+	return adapt.AlterError(r.err)
 }
 
 // onImage is the node's metadata subscriber: it runs the checks on the
