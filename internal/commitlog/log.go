@@ -801,10 +801,14 @@ func (l *Log) SetConfig(cfg Config) error {
 func (l *Log) Truncate(offset int64) error {
 	l.ps.mu.Lock()
 	defer l.ps.mu.Unlock()
+	before := l.LogEndOffset()
 	full, err := l.truncate(offset)
 	if full < 0 {
 		return err
 	}
+	// Every cut is logged (rare, and what a lost-write diagnosis needs).
+	l.logger.Info("log truncated", "offset", offset, "log_end_before", before, "log_end", l.LogEndOffset(),
+		"whole_log", full == 1, "err", err)
 	if err != nil {
 		l.ps.loaded = false // offline; rebuild if anything reads the state
 		return err

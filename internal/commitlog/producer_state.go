@@ -195,6 +195,11 @@ func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(prod
 		}
 	} else {
 		if dup, ok := checkDuplicate(e, &h); ok {
+			// A retry answered with the offsets of the batch already held
+			// (rare; logged for lost-write diagnosis, reliability.md F19).
+			l.logger.Info("duplicate batch answered", "producer_id", h.ProducerID, "producer_epoch", h.ProducerEpoch,
+				"base_sequence", h.BaseSequence, "first_offset", dup.FirstOffset, "last_offset", dup.LastOffset,
+				"leader_epoch", leaderEpoch, "log_end", l.LogEndOffset(), "high_watermark", l.HighWatermark())
 			return ProducerAppendResult{AppendResult: dup, Duplicate: true}, nil
 		}
 		if err := checkProducerBatch(e, &h); err != nil {

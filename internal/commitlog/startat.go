@@ -13,10 +13,12 @@ import "fmt"
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	l.ps.mu.Lock()
 	defer l.ps.mu.Unlock()
+	before := l.LogEndOffset()
 	if err := l.truncateFullyAndStartAt(offset); err != nil {
 		l.ps.loaded = false
 		return err
 	}
+	l.logger.Info("log emptied and restarted", "offset", offset, "log_end_before", before)
 	return l.resetProducerStateLocked(func(int64) bool { return false })
 }
 

@@ -230,6 +230,13 @@ func (p *Partition) apply(st State) (moved, hwMoved bool, err error) {
 		p.role, p.followers = RoleFollower, nil
 	}
 	moved = p.role != oldRole || p.leader != oldLeader || newEpoch
+	if moved {
+		// Rare (a leadership or epoch change) and what a lost-write
+		// diagnosis starts from: who led which epoch from which offset.
+		p.m.logger.Info("replica state", "topic", p.topic, "partition", p.index, "role", p.role.String(),
+			"leader", p.leader, "leader_epoch", p.epoch, "partition_epoch", p.partitionEpoch,
+			"isr", p.isr, "epoch_start", p.epochStart, "hw", p.hw, "log_end", p.log.LogEndOffset())
+	}
 	return moved, hwMoved, err
 }
 
@@ -497,6 +504,8 @@ func (p *Partition) maybeExpandISRLocked(id int32, f *follower) {
 		return
 	}
 	if f.leo >= p.hw && f.leo >= p.epochStart {
+		p.m.logger.Info("expanding ISR", "topic", p.topic, "partition", p.index, "isr", p.isr, "follower", id,
+			"follower_offset", f.leo, "hw", p.hw, "leader_epoch", p.epoch)
 		p.proposeLocked(append(slices.Clone(p.isr), id))
 	}
 }
@@ -521,7 +530,8 @@ func (p *Partition) maybeShrinkISR() {
 		keep = append(keep, id)
 	}
 	if len(keep) < len(p.isr) {
-		p.m.logger.Info("shrinking ISR", "topic", p.topic, "partition", p.index, "isr", p.isr, "new_isr", keep)
+		p.m.logger.Info("shrinking ISR", "topic", p.topic, "partition", p.index, "isr", p.isr, "new_isr", keep,
+			"hw", p.hw, "leader_epoch", p.epoch)
 		p.proposeLocked(keep)
 	}
 }
@@ -648,6 +658,8 @@ func (p *Partition) appendFromLeader(source int32, pos fetchPosition, records []
 		// its log start offset: an empty log restarts at the batch's base
 		// (Kafka's UnexpectedAppendOffsetException handling).
 		if base := int64(binary.BigEndian.Uint64(records)); base < pos.offset && p.log.LogStartOffset() == pos.offset {
+			p.m.logger.Info("empty follower log restarts at the leader's first batch", "topic", p.topic, "partition", p.index,
+				"log_end", pos.offset, "base", base, "leader", source, "leader_epoch", p.epoch)
 			if err := p.log.TruncateFullyAndStartAt(base); err != nil {
 				return false, fmt.Errorf("start %s-%d at %d: %w", p.topic, p.index, base, err)
 			}
@@ -692,9 +704,15 @@ func (p *Partition) truncateDiverging(source int32, pos fetchPosition, divEpoch 
 			target = min(divEnd, fend, leo)
 		}
 	}
+	// Every truncation is logged: an acknowledged write that went missing
+	// is cut here or nowhere (docs/reliability.md, the F19 lost record).
+	args := []any{"topic", p.topic, "partition", p.index, "target", target, "log_end", leo, "hw", p.hw,
+		"diverging_epoch", divEpoch, "diverging_end", divEnd, "last_fetched_epoch", pos.lastFetchedEpoch,
+		"leader", source, "leader_epoch", p.epoch}
 	if target < p.hw {
-		p.m.logger.Warn("truncating below the high watermark", "topic", p.topic, "partition", p.index,
-			"target", target, "hw", p.hw, "leader", source, "epoch", p.epoch)
+		p.m.logger.Warn("truncating below the high watermark", args...)
+	} else {
+		p.m.logger.Info("truncating diverging log", args...)
 	}
 	p.m.truncated(p, target, p.hw)
 	if err := p.log.Truncate(target); err != nil {

@@ -88,6 +88,42 @@ type run struct {
 	mu         sync.Mutex
 	notes      []string // guarded by mu
 	problems   []string // guarded by mu; invariant failures outside the history checker
+	keep       []string // guarded by mu; why the data dirs and logs are kept (keepData)
+}
+
+// keepData asks runScenario to keep the cluster's data directories and full
+// broker logs after the clean stop, for a post-mortem of an anomaly whose
+// replay may pass (reliability.md: the F19 lost transactional record).
+func (r *run) keepData(reason string) {
+	r.mu.Lock()
+	r.keep = append(r.keep, reason)
+	r.mu.Unlock()
+}
+
+// keptDir copies every node's data directory, config and log (as much as
+// its tailLog kept) out of the test's temporary directory, which the test's
+// cleanup removes: to $KAVKA_CHAOS_KEEP/<row>-<seed>, or under the system
+// temporary directory.
+func (r *run) keptDir(id string, seed uint64, reasons []string) {
+	root := os.Getenv("KAVKA_CHAOS_KEEP")
+	if root == "" {
+		root = os.TempDir()
+	}
+	dst := filepath.Join(root, fmt.Sprintf("kavka-chaos-%s-%d", id, seed))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		r.t.Logf("keep data: %v", err)
+		return
+	}
+	for _, nd := range slices.Concat(r.c.nodes, r.c.retired) {
+		if out, err := exec.Command("cp", "-a", nd.Dir, nd.Dir+".properties", dst).CombinedOutput(); err != nil {
+			r.t.Logf("keep node %d data: %v %s", nd.ID, err, out)
+		}
+		if err := os.WriteFile(filepath.Join(dst, fmt.Sprintf("node-%d.log", nd.ID)), []byte(nd.log.String()), 0o644); err != nil {
+			r.t.Logf("keep node %d log: %v", nd.ID, err)
+		}
+	}
+	_ = os.WriteFile(filepath.Join(dst, "REASON"), []byte(strings.Join(reasons, "\n")+"\n"), 0o644)
+	r.t.Logf("KEPT data dirs and broker logs in %s (%s)", dst, strings.Join(reasons, "; "))
 }
 
 func (r *run) nemesis(f, format string, args ...any) {
@@ -803,6 +839,15 @@ func runScenario(t *testing.T, sc scenario) {
 		if l := nd.log.String(); strings.Contains(l, "panic:") || strings.Contains(l, "fatal error:") || strings.Contains(l, "BUG:") {
 			r.problem("node %d log has a panic/BUG", nd.ID)
 		}
+	}
+	r.mu.Lock()
+	keep := slices.Clone(r.keep)
+	r.mu.Unlock()
+	if len(keep) == 0 && t.Failed() && os.Getenv("KAVKA_CHAOS_KEEP") != "" {
+		keep = append(keep, "failed")
+	}
+	if len(keep) > 0 {
+		r.keptDir(sc.id, seed, keep)
 	}
 	other := 0
 	for k, v := range res.Anomalies {

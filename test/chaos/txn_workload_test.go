@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,11 +184,20 @@ func (w *txnWorkload) one(ctx context.Context, cl *kgo.Client, proc, id string, 
 	// Records sent count even if unacknowledged: an aborted transaction's
 	// must stay invisible, and a commit covers whatever was appended.
 	for _, rec := range recs {
-		w.h.produced(op, txnRec{Partition: rec.Partition, Value: string(rec.Value)})
+		w.h.produced(op, txnRec{Partition: rec.Partition, Value: string(rec.Value), Offset: -1, Leader: -1, LeaderEpoch: -1})
 	}
 	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	err := cl.ProduceSync(pctx, recs...).FirstErr()
+	results := cl.ProduceSync(pctx, recs...)
 	cancel()
+	err := results.FirstErr()
+	// Each record's acknowledged offset, and the leader and epoch the
+	// client knew then: what a lost-write report needs to find the batch
+	// in the brokers' logs (reliability.md, the F19 lost record).
+	for _, res := range results {
+		k := slices.Index(recs, res.Record)
+		leader, epoch, _ := cl.PartitionLeader(w.topic, res.Record.Partition)
+		w.h.acked(op, k, res.Record.Offset, leader, epoch, res.Err)
+	}
 	if err != nil {
 		commit = false
 	}
@@ -294,12 +304,18 @@ func (w *txnWorkload) finish(r *run) {
 	}
 	for k, v := range res.Anomalies {
 		for i, s := range v {
-			if i == 5 {
+			if i == 20 {
 				r.problem("txn %s: … %d in all", k, len(v))
 				break
 			}
 			r.problem("txn %s: %s", k, s)
 		}
+	}
+	for _, id := range res.Broken {
+		r.t.Logf("txn: producer timeline around %s:%s", id, txnTimeline(ops, id))
+	}
+	if len(res.Anomalies) > 0 {
+		r.keepData(fmt.Sprintf("txn anomalies: %d kinds", len(res.Anomalies)))
 	}
 }
 

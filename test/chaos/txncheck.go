@@ -2,7 +2,9 @@ package chaos
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,17 +16,35 @@ const (
 	txnIndeterminate = "indeterminate" // a commit was attempted; its outcome is unknown
 )
 
-// txnRec is one record a transaction produced.
+// txnRec is one record a transaction produced, with the produce result:
+// the offset and leader epoch the partition leader acknowledged it at.
 type txnRec struct {
 	Partition int32
 	Value     string
+	Acked     bool  // the produce succeeded
+	Offset    int64 // acknowledged offset; -1 if not acknowledged
+	// Leader and LeaderEpoch are the partition's leader and epoch in the
+	// producing client's metadata right after the acknowledgement (a
+	// Produce response carries no epoch; -1 if unknown).
+	Leader, LeaderEpoch int32
+	AckAt               time.Duration // when ProduceSync returned
+	Err                 string        // the produce error, if any
+}
+
+// String is the record as anomaly reports print it.
+func (r txnRec) String() string {
+	if !r.Acked {
+		return fmt.Sprintf("%s p%d not acked (%s)", r.Value, r.Partition, r.Err)
+	}
+	return fmt.Sprintf("%s acked at %d/%d at %v (client's leader %d, epoch %d)", r.Value, r.Partition, r.Offset,
+		r.AckAt.Round(time.Millisecond), r.Leader, r.LeaderEpoch)
 }
 
 // txnOp is one transaction of the transactional workload.
 type txnOp struct {
 	ID     string // unique label, also the prefix of its values
 	Proc   string
-	Recs   []txnRec // records acknowledged by the partition leaders
+	Recs   []txnRec // records sent, with their produce results
 	Status string   // committed, aborted, indeterminate; "" while open
 	// Commit is when EndTransaction(commit) was invoked (monotonic, since
 	// the history began); -1 if never.
@@ -63,6 +83,23 @@ func (h *txnHistory) produced(op *txnOp, r txnRec) {
 	h.mu.Unlock()
 }
 
+// acked records the produce result of op's record k.
+func (h *txnHistory) acked(op *txnOp, k int, offset int64, leader, epoch int32, err error) {
+	at := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if k >= len(op.Recs) {
+		return
+	}
+	r := &op.Recs[k]
+	r.AckAt = at
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	r.Acked, r.Offset, r.Leader, r.LeaderEpoch = true, offset, leader, epoch
+}
+
 func (h *txnHistory) commitInvoked(op *txnOp) {
 	h.mu.Lock()
 	op.Commit = h.now()
@@ -97,6 +134,9 @@ func (h *txnHistory) snapshot() ([]txnOp, []txnRead) {
 type TxnResult struct {
 	Committed, Aborted, Indeterminate int
 	Anomalies                         map[string][]string
+	// Broken lists the transactions of lost-write and fractured-read
+	// anomalies, for the report of their producers' timelines.
+	Broken []string
 }
 
 func (r *TxnResult) add(kind, format string, args ...any) {
@@ -193,10 +233,65 @@ func CheckTxn(ops []txnOp, reads []txnRead) *TxnResult {
 		}
 		switch {
 		case op.Status == txnCommitted && len(missing) > 0:
-			r.add("lost-write", "committed %s: %d of %d records never read: %v", op.ID, len(missing), len(op.Recs), missing)
+			r.add("lost-write", "committed %s: %d of %d records never read: %v; %s", op.ID, len(missing), len(op.Recs), missing,
+				describeRecs(&op, seen, at))
+			r.Broken = append(r.Broken, op.ID)
 		case len(got) > 0 && len(missing) > 0:
-			r.add("fractured-read", "%s (%s): read %v, never %v", op.ID, op.Status, got, missing)
+			r.add("fractured-read", "%s (%s): read %v, never %v; %s", op.ID, op.Status, got, missing, describeRecs(&op, seen, at))
+			r.Broken = append(r.Broken, op.ID)
 		}
 	}
 	return r
+}
+
+// describeRecs tells, for a lost-write or fractured-read report, where each
+// record of op was acknowledged and what the consumers read at that
+// partition and offset (another value there means the acknowledged offset
+// was reused: the batch was cut from the log and the offset written again).
+func describeRecs(op *txnOp, seen map[string]bool, at map[po]string) string {
+	var l []string
+	for _, rec := range op.Recs {
+		s := rec.String()
+		switch {
+		case seen[rec.Value]:
+			s += ", read"
+		case rec.Acked:
+			if v, ok := at[po{rec.Partition, rec.Offset}]; ok {
+				s += fmt.Sprintf(", never read; that offset was read holding %q", v)
+			} else {
+				s += ", never read; nothing was read at that offset"
+			}
+		default:
+			s += ", never read"
+		}
+		l = append(l, s)
+	}
+	return strings.Join(l, "; ")
+}
+
+// txnTimeline describes the transactions of id's producer from the one
+// before id to three after it: status, commit time and every record's
+// produce result (the transaction after a lost record failed with
+// OUT_OF_ORDER_SEQUENCE_NUMBER in the F19 bug).
+func txnTimeline(ops []txnOp, id string) string {
+	i := slices.IndexFunc(ops, func(op txnOp) bool { return op.ID == id })
+	if i < 0 {
+		return ""
+	}
+	proc := ops[i].Proc
+	var mine []txnOp
+	for _, op := range ops {
+		if op.Proc == proc {
+			mine = append(mine, op)
+		}
+	}
+	j := slices.IndexFunc(mine, func(op txnOp) bool { return op.ID == id })
+	var b strings.Builder
+	for _, op := range mine[max(j-1, 0):min(j+4, len(mine))] {
+		fmt.Fprintf(&b, "\n  %s %s (commit invoked at %v)", op.ID, op.Status, op.Commit.Round(time.Millisecond))
+		for _, rec := range op.Recs {
+			fmt.Fprintf(&b, "\n    %s", rec)
+		}
+	}
+	return b.String()
 }

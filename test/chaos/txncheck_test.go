@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +38,34 @@ func TestCheckTxn(t *testing.T) {
 		if res := CheckTxn(ok, c.reads); len(res.Anomalies[c.kind]) == 0 {
 			t.Errorf("%s not found: %+v", c.kind, res.Anomalies)
 		}
+	}
+}
+
+// TestCheckTxnDescribesLostRecords: a lost-write report names each
+// record's acknowledged offset and what was read there instead, and the
+// producer's timeline shows the next transaction's produce error.
+func TestCheckTxnDescribesLostRecords(t *testing.T) {
+	a := txnOp{ID: "tp0.1", Proc: "tp0", Status: txnCommitted, Commit: 1, Recs: []txnRec{
+		{Partition: 0, Value: "tp0.1.0", Acked: true, Offset: 7, Leader: 2, LeaderEpoch: 5},
+		{Partition: 1, Value: "tp0.1.1", Acked: true, Offset: 3, Leader: 3, LeaderEpoch: 4},
+	}}
+	b := txnOp{ID: "tp0.2", Proc: "tp0", Status: txnAborted, Commit: -1, Recs: []txnRec{
+		{Partition: 1, Value: "tp0.2.0", Offset: -1, Leader: -1, LeaderEpoch: -1, Err: "OUT_OF_ORDER_SEQUENCE_NUMBER"},
+	}}
+	reads := []txnRead{
+		{Proc: "rc0", Partition: 0, Offset: 7, Value: "tp0.1.0", At: 2},
+		{Proc: "rc0", Partition: 1, Offset: 3, Value: "tp1.9.0", At: 2},
+	}
+	res := CheckTxn([]txnOp{a, b}, reads)
+	lost := res.Anomalies["lost-write"]
+	if len(lost) != 1 || !strings.Contains(lost[0], `tp0.1.1 acked at 1/3`) || !strings.Contains(lost[0], `read holding "tp1.9.0"`) ||
+		!strings.Contains(lost[0], "epoch 4") {
+		t.Fatalf("lost-write = %q, want the acknowledged offset, epoch and the value read there", lost)
+	}
+	if len(res.Broken) != 1 || res.Broken[0] != "tp0.1" {
+		t.Fatalf("Broken = %v, want [tp0.1]", res.Broken)
+	}
+	if tl := txnTimeline([]txnOp{a, b}, "tp0.1"); !strings.Contains(tl, "tp0.2 aborted") || !strings.Contains(tl, "OUT_OF_ORDER_SEQUENCE_NUMBER") {
+		t.Fatalf("timeline = %s, want the next transaction and its error", tl)
 	}
 }
