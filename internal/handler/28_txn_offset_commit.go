@@ -54,7 +54,7 @@ func (h *Handlers) txnOffsetCommit(ctx context.Context, _ *RequestContext, req *
 	}
 	c, err := h.txnCoordinator()
 	if err == nil {
-		err = c.CommitOffsets(ctx, r)
+		err = h.commitTxnOffsets(ctx, c, r)
 	}
 	code := errorCode(err)
 	if code == kerr.ProducerFenced.Code && req.Version < 2 {
@@ -74,4 +74,24 @@ func (h *Handlers) txnOffsetCommit(ctx context.Context, _ *RequestContext, req *
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
+}
+
+// commitTxnOffsets writes the offsets at this broker, the group's
+// coordinator. When another broker coordinates the transactional id (the
+// leaders of the two internal partitions differ), this one has no shard
+// of it: it asks that broker whether the producer's ongoing transaction
+// includes the group's offsets partition (AddPartitionsToTxn v4
+// VerifyOnly, as Kafka's group coordinator verifies a TxnOffsetCommit
+// since KIP-890) and then writes them. Asking the local transaction
+// coordinator instead answered NOT_COORDINATOR for ever, because the client
+// finds the group's coordinator again, which is this broker (chaos F18b).
+func (h *Handlers) commitTxnOffsets(ctx context.Context, c *txn.Coordinator, r txn.TxnCommitRequest) error {
+	node, ok := h.internalLeader(txn.TopicName, c.PartitionFor(r.TransactionalID))
+	if !ok || h.deps.Brokers == nil || r.TransactionalID == "" {
+		return c.CommitOffsets(ctx, r)
+	}
+	if err := h.verifyRemote(ctx, node, r.TransactionalID, r.ProducerID, r.Epoch, c.OffsetsPartition(r.Group)); err != nil {
+		return err
+	}
+	return c.CommitVerifiedOffsets(ctx, r)
 }

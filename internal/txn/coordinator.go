@@ -566,6 +566,24 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req TxnCommitRequest) e
 	return err
 }
 
+// CommitVerifiedOffsets writes the offsets of a transaction that another
+// broker coordinates (TxnOffsetCommit at the group coordinator): the caller
+// has verified with that broker that the producer's ongoing transaction
+// includes the group's partition of the offsets topic (Kafka's
+// KIP-890 verification of TxnOffsetCommit). Unlike CommitOffsets nothing
+// marks the transaction pending meanwhile; the producer's epoch check on
+// the append refuses a batch of a producer a timeout abort fenced, and a
+// client sends EndTxn only after its TxnOffsetCommit returned.
+func (c *Coordinator) CommitVerifiedOffsets(ctx context.Context, req TxnCommitRequest) error {
+	if req.Group == "" || req.TransactionalID == "" {
+		return fmt.Errorf("%w: empty group or transactional id", ErrInvalidRequest)
+	}
+	if c.offsets == nil {
+		return fmt.Errorf("%w: no group coordinator", ErrCoordinatorNotAvailable)
+	}
+	return c.offsets.CommitTxnOffsets(ctx, req)
+}
+
 // EndTxn commits or aborts the producer's transaction. It returns once the
 // decision is durable; the markers are normally written before it returns.
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
