@@ -21,46 +21,72 @@ import (
 // Kavka: altering one is INVALID_REQUEST (use the config file or --set).
 func (h *Handlers) alterConfigs(_ context.Context, rc *RequestContext, req *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	seen := map[[2]string]int{}
-	for _, r := range req.Resources {
-		seen[[2]string{strconv.Itoa(int(r.ResourceType)), r.ResourceName}]++
+	keys := make([]resourceKey, len(req.Resources))
+	for i, r := range req.Resources {
+		keys[i] = resourceKey{r.ResourceType, r.ResourceName}
 	}
-	for _, r := range req.Resources {
+	alterTopic := func(i int) error { return h.replaceTopicConfigs(rc, &req.Resources[i], req.ValidateOnly) }
+	for i, res := range h.alterConfigResults(keys, alterTopic, "alter configs") {
 		rr := kmsg.NewAlterConfigsResponseResource()
-		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
-		if seen[[2]string{strconv.Itoa(int(r.ResourceType)), r.ResourceName}] > 1 {
-			rr.ErrorCode, rr.ErrorMessage = kerr.InvalidRequest.Code, strp("Duplicate resource in request.")
-			resp.Resources = append(resp.Resources, rr)
-			continue
-		}
-		switch r.ResourceType {
-		case resourceTopic:
-			configs := make(map[string]string, len(r.Configs))
-			var err error
-			for _, c := range r.Configs {
-				if _, dup := configs[c.Name]; dup {
-					err = &metadata.Error{Kind: metadata.ErrInvalidRequest, Msg: "Error due to duplicate config keys"}
-					break
-				}
-				if c.Value == nil {
-					err = &metadata.Error{Kind: metadata.ErrInvalidConfig, Msg: "Null value not supported for topic configs: " + c.Name}
-					break
-				}
-				configs[c.Name] = *c.Value
-			}
-			if err == nil {
-				err = h.setTopicConfigs(rc, r.ResourceName, configs, req.ValidateOnly)
-			}
-			rr.ErrorCode, rr.ErrorMessage = h.metaError(err, false, "alter configs "+r.ResourceName)
-		case resourceBroker:
-			rr.ErrorCode, rr.ErrorMessage = h.brokerAlterError(r.ResourceName)
-		default:
-			rr.ErrorCode = kerr.InvalidRequest.Code
-			rr.ErrorMessage = strp("Unsupported resource type " + strconv.Itoa(int(r.ResourceType)))
-		}
+		rr.ResourceType, rr.ResourceName = keys[i].typ, keys[i].name
+		rr.ErrorCode, rr.ErrorMessage = res.code, res.msg
 		resp.Resources = append(resp.Resources, rr)
 	}
 	return resp
+}
+
+// replaceTopicConfigs makes r's configs the topic's overrides.
+func (h *Handlers) replaceTopicConfigs(rc *RequestContext, r *kmsg.AlterConfigsRequestResource, validateOnly bool) error {
+	configs := make(map[string]string, len(r.Configs))
+	for _, c := range r.Configs {
+		if _, dup := configs[c.Name]; dup {
+			return &metadata.Error{Kind: metadata.ErrInvalidRequest, Msg: "Error due to duplicate config keys"}
+		}
+		if c.Value == nil {
+			return &metadata.Error{Kind: metadata.ErrInvalidConfig, Msg: "Null value not supported for topic configs: " + c.Name}
+		}
+		configs[c.Name] = *c.Value
+	}
+	return h.setTopicConfigs(rc, r.ResourceName, configs, validateOnly)
+}
+
+// resourceKey names a config resource of a request.
+type resourceKey struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// resourceResult is the answer for one resource: an error code and message.
+type resourceResult struct {
+	code int16
+	msg  *string
+}
+
+// alterConfigResults answers, in request order, the resources keys of an
+// AlterConfigs or IncrementalAlterConfigs request: a resource named twice
+// is INVALID_REQUEST (as in Kafka), broker configs are static
+// (brokerAlterError), other types are unsupported, and alterTopic(i)
+// changes the configs of topic i. what names the request in the log.
+func (h *Handlers) alterConfigResults(keys []resourceKey, alterTopic func(i int) error, what string) []resourceResult {
+	seen := make(map[resourceKey]int, len(keys))
+	for _, k := range keys {
+		seen[k]++
+	}
+	out := make([]resourceResult, len(keys))
+	for i, k := range keys {
+		res := &out[i]
+		switch {
+		case seen[k] > 1:
+			res.code, res.msg = kerr.InvalidRequest.Code, strp("Duplicate resource in request.")
+		case k.typ == resourceTopic:
+			res.code, res.msg = h.metaError(alterTopic(i), false, what+" "+k.name)
+		case k.typ == resourceBroker:
+			res.code, res.msg = h.brokerAlterError(k.name)
+		default:
+			res.code, res.msg = kerr.InvalidRequest.Code, strp("Unsupported resource type "+strconv.Itoa(int(k.typ)))
+		}
+	}
+	return out
 }
 
 // setTopicConfigs replaces a topic's overrides after validating the name.

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/config"
@@ -23,28 +22,15 @@ import (
 // Broker configs are static in Kavka (INVALID_REQUEST), as in AlterConfigs.
 func (h *Handlers) incrementalAlterConfigs(_ context.Context, rc *RequestContext, req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	seen := map[[2]string]int{}
-	for _, r := range req.Resources {
-		seen[[2]string{strconv.Itoa(int(r.ResourceType)), r.ResourceName}]++
+	keys := make([]resourceKey, len(req.Resources))
+	for i, r := range req.Resources {
+		keys[i] = resourceKey{r.ResourceType, r.ResourceName}
 	}
-	for _, r := range req.Resources {
+	alterTopic := func(i int) error { return h.incrementalTopic(rc, req.Resources[i], req.ValidateOnly) }
+	for i, res := range h.alterConfigResults(keys, alterTopic, "incremental alter configs") {
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
-		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
-		if seen[[2]string{strconv.Itoa(int(r.ResourceType)), r.ResourceName}] > 1 {
-			rr.ErrorCode, rr.ErrorMessage = kerr.InvalidRequest.Code, strp("Duplicate resource in request.")
-			resp.Resources = append(resp.Resources, rr)
-			continue
-		}
-		switch r.ResourceType {
-		case resourceTopic:
-			err := h.incrementalTopic(rc, r, req.ValidateOnly)
-			rr.ErrorCode, rr.ErrorMessage = h.metaError(err, false, "incremental alter configs "+r.ResourceName)
-		case resourceBroker:
-			rr.ErrorCode, rr.ErrorMessage = h.brokerAlterError(r.ResourceName)
-		default:
-			rr.ErrorCode = kerr.InvalidRequest.Code
-			rr.ErrorMessage = strp("Unsupported resource type " + strconv.Itoa(int(r.ResourceType)))
-		}
+		rr.ResourceType, rr.ResourceName = keys[i].typ, keys[i].name
+		rr.ErrorCode, rr.ErrorMessage = res.code, res.msg
 		resp.Resources = append(resp.Resources, rr)
 	}
 	return resp
