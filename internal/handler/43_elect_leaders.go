@@ -3,7 +3,9 @@ package handler
 import (
 	"context"
 	"errors"
-	"sort"
+	"iter"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -50,32 +52,41 @@ func (h *Handlers) electLeaders(_ context.Context, _ *RequestContext, req *kmsg.
 		}
 		return resp
 	}
-	names := make([]string, 0, len(res))
-	for n := range res {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for name, idxs := range sortedResults(res) {
 		rt := kmsg.NewElectLeadersResponseTopic()
 		rt.Topic = name
-		idxs := make([]int32, 0, len(res[name]))
-		for i := range res[name] {
-			idxs = append(idxs, i)
-		}
-		sort.Slice(idxs, func(a, b int) bool { return idxs[a] < idxs[b] })
 		for _, i := range idxs {
 			rp := kmsg.NewElectLeadersResponseTopicPartition()
 			rp.Partition = i
 			if err := res[name][i]; err != nil {
-				rp.ErrorCode = errorCode(err)
-				var me *metadata.Error
-				if errors.As(err, &me) {
-					rp.ErrorMessage = strp(me.Msg)
-				}
+				rp.ErrorCode, rp.ErrorMessage = errorCode(err), clientMessage(err)
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
+}
+
+// sortedResults yields the topics of per-partition results in name order,
+// each with its partition indexes in order: the order in which the
+// ElectLeaders and AlterPartitionReassignments responses list them.
+func sortedResults(res map[string]map[int32]error) iter.Seq2[string, []int32] {
+	return func(yield func(string, []int32) bool) {
+		for _, name := range slices.Sorted(maps.Keys(res)) {
+			if !yield(name, slices.Sorted(maps.Keys(res[name]))) {
+				return
+			}
+		}
+	}
+}
+
+// clientMessage is the message a metadata.Error carries for the client, or
+// nil for any other error.
+func clientMessage(err error) *string {
+	var me *metadata.Error
+	if errors.As(err, &me) {
+		return strp(me.Msg)
+	}
+	return nil
 }

@@ -2,10 +2,8 @@ package handler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -53,11 +51,7 @@ func (h *Handlers) alterPartitionReassignments(_ context.Context, _ *RequestCont
 	if len(reqs) > 0 {
 		var err error
 		if res, err = h.deps.Meta.AlterReassignments(reqs); err != nil {
-			resp.ErrorCode = errorCode(err)
-			var me *metadata.Error
-			if errors.As(err, &me) {
-				resp.ErrorMessage = strp(me.Msg)
-			}
+			resp.ErrorCode, resp.ErrorMessage = errorCode(err), clientMessage(err)
 			return resp
 		}
 	}
@@ -69,28 +63,15 @@ func (h *Handlers) alterPartitionReassignments(_ context.Context, _ *RequestCont
 			res[name][p] = err
 		}
 	}
-	names := make([]string, 0, len(res))
-	for n := range res {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for name, idxs := range sortedResults(res) {
 		rt := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		rt.Topic = name
-		idxs := make([]int32, 0, len(res[name]))
-		for i := range res[name] {
-			idxs = append(idxs, i)
-		}
-		slices.Sort(idxs)
 		for _, i := range idxs {
 			rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 			rp.Partition = i
 			if err := res[name][i]; err != nil {
-				rp.ErrorCode = errorCode(err)
-				var me *metadata.Error
-				if errors.As(err, &me) {
-					rp.ErrorMessage = strp(me.Msg)
-				} else {
+				rp.ErrorCode, rp.ErrorMessage = errorCode(err), clientMessage(err)
+				if rp.ErrorMessage == nil {
 					rp.ErrorMessage = strp(kerr.ErrorForCode(rp.ErrorCode).Error())
 				}
 			}
