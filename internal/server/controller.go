@@ -657,12 +657,7 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Topics = append(req.Topics, t)
 		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
-			if len(resp.Topics) != 1 {
-				return 0, nil, false
-			}
-			return resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, true
-		})
+		return f.forward(ctx, addr, req, resp, sole(&resp.Topics, func(r *kmsg.CreateTopicsResponseTopic) (int16, *string) { return r.ErrorCode, r.ErrorMessage }))
 	case metadata.OpDeleteTopic, metadata.OpDeleteTopicByID:
 		req := kmsg.NewPtrDeleteTopicsRequest()
 		req.Version, req.TimeoutMillis = 6, 30000
@@ -674,12 +669,7 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Topics = append(req.Topics, t)
 		resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
-			if len(resp.Topics) != 1 {
-				return 0, nil, false
-			}
-			return resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, true
-		})
+		return f.forward(ctx, addr, req, resp, sole(&resp.Topics, func(r *kmsg.DeleteTopicsResponseTopic) (int16, *string) { return r.ErrorCode, r.ErrorMessage }))
 	case metadata.OpCreatePartitions:
 		req := kmsg.NewPtrCreatePartitionsRequest()
 		req.Version, req.TimeoutMillis = 3, 30000
@@ -695,12 +685,7 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Topics = append(req.Topics, t)
 		resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
-			if len(resp.Topics) != 1 {
-				return 0, nil, false
-			}
-			return resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, true
-		})
+		return f.forward(ctx, addr, req, resp, sole(&resp.Topics, func(r *kmsg.CreatePartitionsResponseTopic) (int16, *string) { return r.ErrorCode, r.ErrorMessage }))
 	case metadata.OpSetTopicConfigs:
 		req := kmsg.NewPtrAlterConfigsRequest()
 		req.Version = 2
@@ -713,12 +698,7 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		}
 		req.Resources = append(req.Resources, r)
 		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		return f.forward(ctx, addr, req, resp, func() (int16, *string, bool) {
-			if len(resp.Resources) != 1 {
-				return 0, nil, false
-			}
-			return resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage, true
-		})
+		return f.forward(ctx, addr, req, resp, sole(&resp.Resources, func(r *kmsg.AlterConfigsResponseResource) (int16, *string) { return r.ErrorCode, r.ErrorMessage }))
 	case metadata.OpAlterPartition:
 		req := kmsg.NewPtrAlterPartitionRequest()
 		req.Version = 1
@@ -760,14 +740,11 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		if err := f.forward(ctx, addr, req, resp, func() (int16, *string, bool) { return resp.ErrorCode, nil, true }); err != nil {
 			return err
 		}
-		cmd.ElectResults = map[string]map[int32]error{}
-		for _, t := range resp.Topics {
-			m := map[int32]error{}
-			for _, p := range t.Partitions {
-				m[p.Partition] = codeError(p.ErrorCode, p.ErrorMessage)
-			}
-			cmd.ElectResults[t.Topic] = m
-		}
+		cmd.ElectResults = partitionResults(resp.Topics, func(t *kmsg.ElectLeadersResponseTopic) (string, []kmsg.ElectLeadersResponseTopicPartition) {
+			return t.Topic, t.Partitions
+		}, func(p *kmsg.ElectLeadersResponseTopicPartition) (int32, int16, *string) {
+			return p.Partition, p.ErrorCode, p.ErrorMessage
+		})
 		return nil
 	case metadata.OpDescribeQuorum:
 		req := kmsg.NewPtrDescribeQuorumRequest()
@@ -819,17 +796,44 @@ func (f forwarder) Forward(ctx context.Context, controller int32, cmd *metadata.
 		if err := f.forward(ctx, addr, req, resp, func() (int16, *string, bool) { return resp.ErrorCode, resp.ErrorMessage, true }); err != nil {
 			return err
 		}
-		cmd.ElectResults = map[string]map[int32]error{}
-		for _, t := range resp.Topics {
-			m := map[int32]error{}
-			for _, p := range t.Partitions {
-				m[p.Partition] = codeError(p.ErrorCode, p.ErrorMessage)
-			}
-			cmd.ElectResults[t.Topic] = m
-		}
+		cmd.ElectResults = partitionResults(resp.Topics, func(t *kmsg.AlterPartitionAssignmentsResponseTopic) (string, []kmsg.AlterPartitionAssignmentsResponseTopicPartition) {
+			return t.Topic, t.Partitions
+		}, func(p *kmsg.AlterPartitionAssignmentsResponseTopicPartition) (int32, int16, *string) {
+			return p.Partition, p.ErrorCode, p.ErrorMessage
+		})
 		return nil
 	}
 	return fmt.Errorf("BUG: forward of unknown op %q", cmd.Op)
+}
+
+// sole is forward's result for an answer that must hold exactly one entry
+// in *rs (the one topic or resource asked for): that entry's error code and
+// message, as get reads them.
+func sole[T any](rs *[]T, get func(*T) (int16, *string)) func() (int16, *string, bool) {
+	return func() (int16, *string, bool) {
+		if len(*rs) != 1 {
+			return 0, nil, false
+		}
+		code, msg := get(&(*rs)[0])
+		return code, msg, true
+	}
+}
+
+// partitionResults gathers the per-partition outcomes of an answer as
+// Command.ElectResults holds them: split gives a topic's name and
+// partitions, result a partition's index, error code and message.
+func partitionResults[T, P any](topics []T, split func(*T) (string, []P), result func(*P) (int32, int16, *string)) map[string]map[int32]error {
+	out := map[string]map[int32]error{}
+	for i := range topics {
+		name, ps := split(&topics[i])
+		m := map[int32]error{}
+		for j := range ps {
+			idx, code, msg := result(&ps[j])
+			m[idx] = codeError(code, msg)
+		}
+		out[name] = m
+	}
+	return out
 }
 
 // forward sends req to the controller at addr, reads the answer into resp
