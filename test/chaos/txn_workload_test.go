@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -313,6 +314,17 @@ func (w *txnWorkload) finish(r *run) {
 	}
 	for _, id := range res.Broken {
 		r.t.Logf("txn: producer timeline around %s:%s", id, txnTimeline(ops, id))
+		for _, op := range ops {
+			if op.ID != id {
+				continue
+			}
+			for _, rec := range op.Recs {
+				if rec.Acked {
+					r.t.Logf("txn: read_uncommitted around %s's %s at %d/%d:%s", id, rec.Value, rec.Partition, rec.Offset,
+						w.inspect(r.ctx, rec.Partition, rec.Offset))
+				}
+			}
+		}
 	}
 	if len(res.Anomalies) > 0 {
 		r.keepData(fmt.Sprintf("txn anomalies: %d kinds", len(res.Anomalies)))
@@ -392,4 +404,46 @@ func (w *txnWorkload) drain(ctx context.Context, d time.Duration) error {
 			}
 		}
 	}
+}
+
+// inspect reads partition p read_uncommitted around offset o, control
+// records included, and describes each batch's records: whether an
+// acknowledged record that no read_committed consumer saw is still in the
+// log (hidden by a marker or the aborted index) or gone (cut, or its
+// offset written again).
+func (w *txnWorkload) inspect(ctx context.Context, p int32, o int64) string {
+	from := max(o-3, 0)
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(w.seeds...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.topic: {p: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)
+	if err != nil {
+		return err.Error()
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for ctx.Err() == nil {
+		done := false
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset > o+3 {
+				done = true
+				return
+			}
+			fmt.Fprintf(&b, "\n    %d: %q producer %d/%d leader epoch %d txn %v control %v", r.Offset, r.Value,
+				r.ProducerID, r.ProducerEpoch, r.LeaderEpoch, r.Attrs.IsTransactional(), r.Attrs.IsControl())
+		})
+		if done {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return " nothing read"
+	}
+	return b.String()
 }
