@@ -95,14 +95,11 @@ func (s *Store) FenceBroker(id int32) error {
 	defer s.mu.Unlock()
 	im := s.image.Load()
 	if s.replicated {
-		if err := s.activeLocked(false); err != nil {
+		reg, err := s.registrationLocked(im, id)
+		if err != nil {
 			return err
 		}
-		reg := im.Registration(id)
-		if reg == nil {
-			return fmt.Errorf("%w: broker %d is not registered", ErrStaleBrokerEpoch, id)
-		}
-		_, err := s.proposeLocked(append(s.leaveChanges(im, id, false), record{Type: recFenceBroker, BrokerID: id, BrokerEpoch: reg.Epoch}))
+		_, err = s.proposeLocked(append(s.leaveChanges(im, id, false), record{Type: recFenceBroker, BrokerID: id, BrokerEpoch: reg.Epoch}))
 		return err
 	}
 	var recs []record
@@ -142,32 +139,30 @@ func (s *Store) UnfenceBroker(id int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	im := s.image.Load()
-	if s.replicated {
-		if err := s.activeLocked(false); err != nil {
-			return err
-		}
-		reg := im.Registration(id)
-		if reg == nil {
-			return fmt.Errorf("%w: broker %d is not registered", ErrStaleBrokerEpoch, id)
-		}
-		_, err := s.proposeLocked(append([]record{{Type: recUnfenceBroker, BrokerID: id, BrokerEpoch: reg.Epoch}}, s.joinChanges(im, id)...))
+	if !s.replicated {
+		_, err := s.commitLocked(s.joinChanges(im, id), false)
 		return err
 	}
-	var recs []record
-	for _, name := range im.TopicNames() {
-		t := im.Topics[name]
-		for _, p := range t.Partitions {
-			if p.Leader < 0 && slices.Contains(p.ISR, id) {
-				np := p
-				np.Leader = id
-				np.LeaderEpoch++
-				np.PartitionEpoch++
-				recs = append(recs, changeRecord(t.ID, np))
-			}
-		}
+	reg, err := s.registrationLocked(im, id)
+	if err != nil {
+		return err
 	}
-	_, err := s.commitLocked(recs, false)
+	_, err = s.proposeLocked(append([]record{{Type: recUnfenceBroker, BrokerID: id, BrokerEpoch: reg.Epoch}}, s.joinChanges(im, id)...))
 	return err
+}
+
+// registrationLocked returns broker id's registration in im for a fence or
+// unfence in cluster mode, once this node is the active controller. s.mu
+// must be held.
+func (s *Store) registrationLocked(im *Image, id int32) (*Registration, error) {
+	if err := s.activeLocked(false); err != nil {
+		return nil, err
+	}
+	reg := im.Registration(id)
+	if reg == nil {
+		return nil, fmt.Errorf("%w: broker %d is not registered", ErrStaleBrokerEpoch, id)
+	}
+	return reg, nil
 }
 
 // partitionLocked finds a partition. s.mu must be held.
