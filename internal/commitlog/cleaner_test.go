@@ -11,28 +11,53 @@ import (
 	"github.com/kavka-io/kavka/internal/vfs"
 )
 
-// readKV returns offset → (key, value, tombstone) of every data record.
+// kv is one data record: key, value, and whether it is a tombstone.
 type kv struct {
 	key, value string
 	tombstone  bool
 }
 
+// readKVs returns offset → record of every data record of l.
 func readKVs(t *testing.T, l *Log) map[int64]kv {
 	t.Helper()
 	out := map[int64]kv{}
+	eachBatch(t, l, l.LogEndOffset(), func(batch []byte, h record.Header) {
+		if !h.Control() {
+			addKVs(t, out, batch, h)
+		}
+	})
+	return out
+}
+
+// addKVs adds the records of the data batch to out (offset → record).
+func addKVs(t *testing.T, out map[int64]kv, batch []byte, h record.Header) {
+	t.Helper()
+	recs, err := record.DecodeRecords(batch, 1<<20)
+	if err != nil {
+		t.Fatalf("decode batch %d: %v", h.BaseOffset, err)
+	}
+	for _, r := range recs {
+		out[h.BaseOffset+int64(r.OffsetDelta)] = kv{string(r.Key), string(r.Value), r.Value == nil}
+	}
+}
+
+// eachBatch calls f for every batch of l from its log start offset up to
+// end, in offset order, as a consumer reads them.
+func eachBatch(t *testing.T, l *Log, end int64, f func(batch []byte, h record.Header)) {
+	t.Helper()
 	off := l.LogStartOffset()
 	for range 100000 {
-		if off >= l.LogEndOffset() {
-			break
+		if off >= end {
+			return
 		}
-		s, err := l.Read(off, 1<<20, l.LogEndOffset(), true)
+		s, err := l.Read(off, 1<<20, end, true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := s.ReadAll(nil)
 		s.Release()
 		if len(b) == 0 {
-			break
+			return
 		}
 		it := record.NewBatches(b)
 		for {
@@ -41,19 +66,10 @@ func readKVs(t *testing.T, l *Log) map[int64]kv {
 				break
 			}
 			off = h.NextOffset()
-			if h.Control() {
-				continue
-			}
-			recs, err := record.DecodeRecords(batch, 1<<20)
-			if err != nil {
-				t.Fatalf("decode batch %d: %v", h.BaseOffset, err)
-			}
-			for _, r := range recs {
-				out[h.BaseOffset+int64(r.OffsetDelta)] = kv{string(r.Key), string(r.Value), r.Value == nil}
-			}
+			f(batch, h)
 		}
 	}
-	return out
+	t.Fatalf("reading %d batches did not reach offset %d", 100000, end)
 }
 
 func TestCompactionKeepsLatestPerKey(t *testing.T) {

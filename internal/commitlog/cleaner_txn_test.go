@@ -28,47 +28,23 @@ func readCommitted(t *testing.T, l *Log) map[int64]kv {
 	}
 	aborting := map[int64]bool{}
 	out := map[int64]kv{}
-	for off := l.LogStartOffset(); off < lso; {
-		s, err := l.Read(off, 1<<20, lso, true)
-		if err != nil {
-			t.Fatal(err)
+	eachBatch(t, l, lso, func(batch []byte, h record.Header) {
+		for len(ab) > 0 && ab[0].FirstOffset <= h.LastOffset() {
+			aborting[ab[0].ProducerID] = true
+			ab = ab[1:]
 		}
-		b, _ := s.ReadAll(nil)
-		s.Release()
-		if len(b) == 0 {
-			break
-		}
-		it := record.NewBatches(b)
-		for {
-			batch, h, ok := it.Next()
-			if !ok {
-				break
-			}
-			off = h.NextOffset()
-			for len(ab) > 0 && ab[0].FirstOffset <= h.LastOffset() {
-				aborting[ab[0].ProducerID] = true
-				ab = ab[1:]
-			}
-			if h.Control() {
-				if recs, err := record.DecodeRecords(batch, 1<<20); err == nil && len(recs) > 0 {
-					if typ, err := record.ParseControlRecord(recs[0].Key); err == nil && typ == record.ControlAbort {
-						delete(aborting, h.ProducerID)
-					}
+		if h.Control() {
+			if recs, err := record.DecodeRecords(batch, 1<<20); err == nil && len(recs) > 0 {
+				if typ, err := record.ParseControlRecord(recs[0].Key); err == nil && typ == record.ControlAbort {
+					delete(aborting, h.ProducerID)
 				}
-				continue
 			}
-			if h.Transactional() && aborting[h.ProducerID] {
-				continue
-			}
-			recs, err := record.DecodeRecords(batch, 1<<20)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range recs {
-				out[h.BaseOffset+int64(r.OffsetDelta)] = kv{string(r.Key), string(r.Value), r.Value == nil}
-			}
+			return
 		}
-	}
+		if !h.Transactional() || !aborting[h.ProducerID] {
+			addKVs(t, out, batch, h)
+		}
+	})
 	return out
 }
 
@@ -87,30 +63,13 @@ func latestByKey(recs map[int64]kv, end int64) map[string]string {
 func markers(t *testing.T, l *Log) map[int64]bool {
 	t.Helper()
 	out := map[int64]bool{}
-	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
-		s, err := l.Read(off, 1<<20, l.LogEndOffset(), true)
-		if err != nil {
-			t.Fatal(err)
+	eachBatch(t, l, l.LogEndOffset(), func(batch []byte, h record.Header) {
+		if h.Control() {
+			recs, _ := record.DecodeRecords(batch, 1<<20)
+			typ, _ := record.ParseControlRecord(recs[0].Key)
+			out[h.BaseOffset] = typ == record.ControlCommit
 		}
-		b, _ := s.ReadAll(nil)
-		s.Release()
-		if len(b) == 0 {
-			break
-		}
-		it := record.NewBatches(b)
-		for {
-			batch, h, ok := it.Next()
-			if !ok {
-				break
-			}
-			off = h.NextOffset()
-			if h.Control() {
-				recs, _ := record.DecodeRecords(batch, 1<<20)
-				typ, _ := record.ParseControlRecord(recs[0].Key)
-				out[h.BaseOffset] = typ == record.ControlCommit
-			}
-		}
-	}
+	})
 	return out
 }
 
