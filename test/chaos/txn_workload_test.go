@@ -197,7 +197,7 @@ func (w *txnWorkload) one(ctx context.Context, cl *kgo.Client, proc, id string, 
 	for _, res := range results {
 		k := slices.Index(recs, res.Record)
 		leader, epoch, _ := cl.PartitionLeader(w.topic, res.Record.Partition)
-		w.h.acked(op, k, res.Record.Offset, leader, epoch, res.Err)
+		w.h.acked(op, k, res.Record, leader, epoch, res.Err)
 	}
 	if err != nil {
 		commit = false

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Transaction outcomes as the producer saw them.
@@ -27,17 +29,21 @@ type txnRec struct {
 	// producing client's metadata right after the acknowledgement (a
 	// Produce response carries no epoch; -1 if unknown).
 	Leader, LeaderEpoch int32
-	AckAt               time.Duration // when ProduceSync returned
-	Err                 string        // the produce error, if any
+	// ProducerID and ProducerEpoch the client sent the record with (to
+	// match the brokers' "duplicate batch answered" lines).
+	ProducerID    int64
+	ProducerEpoch int16
+	AckAt         time.Duration // when ProduceSync returned
+	Err           string        // the produce error, if any
 }
 
 // String is the record as anomaly reports print it.
 func (r txnRec) String() string {
 	if !r.Acked {
-		return fmt.Sprintf("%s p%d not acked (%s)", r.Value, r.Partition, r.Err)
+		return fmt.Sprintf("%s p%d not acked (%s; producer %d/%d)", r.Value, r.Partition, r.Err, r.ProducerID, r.ProducerEpoch)
 	}
-	return fmt.Sprintf("%s acked at %d/%d at %v (client's leader %d, epoch %d)", r.Value, r.Partition, r.Offset,
-		r.AckAt.Round(time.Millisecond), r.Leader, r.LeaderEpoch)
+	return fmt.Sprintf("%s acked at %d/%d at %v (client's leader %d, epoch %d; producer %d/%d)", r.Value, r.Partition, r.Offset,
+		r.AckAt.Round(time.Millisecond), r.Leader, r.LeaderEpoch, r.ProducerID, r.ProducerEpoch)
 }
 
 // txnOp is one transaction of the transactional workload.
@@ -84,7 +90,7 @@ func (h *txnHistory) produced(op *txnOp, r txnRec) {
 }
 
 // acked records the produce result of op's record k.
-func (h *txnHistory) acked(op *txnOp, k int, offset int64, leader, epoch int32, err error) {
+func (h *txnHistory) acked(op *txnOp, k int, rec *kgo.Record, leader, epoch int32, err error) {
 	at := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -92,12 +98,12 @@ func (h *txnHistory) acked(op *txnOp, k int, offset int64, leader, epoch int32, 
 		return
 	}
 	r := &op.Recs[k]
-	r.AckAt = at
+	r.AckAt, r.ProducerID, r.ProducerEpoch = at, rec.ProducerID, rec.ProducerEpoch
 	if err != nil {
 		r.Err = err.Error()
 		return
 	}
-	r.Acked, r.Offset, r.Leader, r.LeaderEpoch = true, offset, leader, epoch
+	r.Acked, r.Offset, r.Leader, r.LeaderEpoch = true, rec.Offset, leader, epoch
 }
 
 func (h *txnHistory) commitInvoked(op *txnOp) {
