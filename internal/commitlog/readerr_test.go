@@ -118,17 +118,23 @@ func TestReadErrorTakesLogOffline(t *testing.T) {
 }
 
 // TestTruncateReadErrorCutsNothingKept: a read error while Truncate walks
-// the batches of the segment it cuts takes the log offline instead of
-// cutting where the read failed: the later segments are gone (as asked),
+// the batches of the segment it cuts, on the header of a batch below the
+// truncation point, takes the log offline instead of cutting where the read
+// failed. The fault hits one read only (a flaky disk; the read after it
+// succeeds): before the fix (H15) Truncate took the failed header for the end
+// of the data, found the offset before it by scanning again — which worked —
+// and cut the segment there, silently dropping the kept batches from that
+// header on. Now the later segments are gone (as asked), the log is offline,
 // and after a reopen every batch of that segment is there.
 func TestTruncateReadErrorCutsNothingKept(t *testing.T) {
 	var failing atomic.Bool
-	var passed atomic.Int64
+	var reads atomic.Int64
 	var target atomic.Value
 	target.Store("")
 	fs := vfs.NewFaulty(vfs.NewMem(), vfs.InjectorFunc(func(op vfs.Op, path string) vfs.Fault {
-		// The first two reads (one of them the index entry's batch) pass, the next fails.
-		if op == vfs.OpRead && failing.Load() && path == target.Load().(string) && passed.Add(1) > 2 {
+		// Only the second read of the segment fails: the index lookup reads
+		// the header at its entry (a kept batch), the walk reads it again.
+		if op == vfs.OpRead && failing.Load() && path == target.Load().(string) && reads.Add(1) == 2 {
 			return vfs.Fault{Err: syscall.EIO}
 		}
 		return vfs.Fault{}
@@ -142,19 +148,26 @@ func TestTruncateReadErrorCutsNothingKept(t *testing.T) {
 	m, l, calls := fx.open(t, true)
 	failing.Store(true)
 	// Keeps all of segs[1] but its last batch (two records).
-	err := l.Truncate(segs[2] - 2)
+	keep := segs[2] - 2
+	err := l.Truncate(keep)
+	failing.Store(false)
+	if reads.Load() < 2 {
+		t.Fatalf("Truncate read segment %d %d times: the fault never hit", segs[1], reads.Load())
+	}
+	m.Close()
+	if fx.hasMarker(t) {
+		t.Fatal("a read error left a corruption marker")
+	}
+	m2, l2, _ := fx.open(t, true)
+	defer m2.Close()
+	if got := l2.LogEndOffset(); got < keep {
+		t.Fatalf("Truncate(%d) with one failed read: %v; after a reopen the log ends at %d: kept batches were cut", keep, err, got)
+	}
+	fx.checkPrefix(t, l2, segs[2]) // nothing of segs[1] was cut
 	if !errors.Is(err, ErrLogOffline) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("truncate with EIO: %v, want ErrLogOffline wrapping EIO", err)
 	}
 	if got := calls.get(); len(got) != 1 {
 		t.Fatalf("OnOffline calls %v, want one", got)
 	}
-	m.Close()
-	if fx.hasMarker(t) {
-		t.Fatal("a read error left a corruption marker")
-	}
-	failing.Store(false)
-	m2, l2, _ := fx.open(t, true)
-	defer m2.Close()
-	fx.checkPrefix(t, l2, segs[2])
 }
