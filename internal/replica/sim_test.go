@@ -66,7 +66,25 @@ type simProduce struct {
 	first  int64
 	end    int64
 	values []string
+	seq    int32 // the idempotent producer's batch sequence; -1 for plain batches
 }
+
+// simIdem is an idempotent producer with one batch in flight, as a
+// transactional franz-go producer is per partition after a retry: it
+// sends the batch at seq until some leader acknowledges it (retries reach
+// whichever broker leads), then the next. Every leader must therefore know
+// each acknowledged batch: a duplicate answer must point at the batch in
+// its log, and OUT_OF_ORDER_SEQUENCE_NUMBER would mean an acknowledged
+// batch is missing (the F19 lost transactional record,
+// docs/reliability.md).
+type simIdem struct {
+	seq    int32    // sequence of the batch in flight (or next)
+	values []string // the batch in flight; nil: build the next one
+	batch  []byte
+}
+
+// simProducerID is the idempotent producer's id (epoch 0).
+const simProducerID = 7
 
 type sim struct {
 	t       testing.TB
@@ -83,7 +101,11 @@ type sim struct {
 	failed  bool
 	truncs  int
 	elects  int
-	chaos   int // fault weight multiplier: 1 (rare) to 10 (as common as work)
+	idem    simIdem
+	// zombieOOO counts OUT_OF_ORDER_SEQUENCE_NUMBER answers from stale
+	// leaders (legitimate; see produceIdem).
+	zombieOOO int
+	chaos     int // fault weight multiplier: 1 (rare) to 10 (as common as work)
 }
 
 func TestSimReplication(t *testing.T) {
@@ -95,13 +117,15 @@ func TestSimReplication(t *testing.T) {
 			seeds = append(seeds, int64(i+1))
 		}
 	}
-	totalAcked, truncs, elects := 0, 0, 0
+	totalAcked, truncs, elects, zombieOOO := 0, 0, 0, 0
 	deadline := time.Now().Add(40 * time.Second)
+	ran := 0
 	for _, seed := range seeds {
 		if time.Now().After(deadline) {
-			t.Logf("time budget spent after %d seeds", seed-1)
+			t.Logf("time budget spent after %d seeds", ran)
 			break
 		}
+		ran++
 		s := newSim(t, seed)
 		s.run(*flagSteps)
 		if s.failed {
@@ -110,11 +134,13 @@ func TestSimReplication(t *testing.T) {
 		totalAcked += len(s.acked)
 		truncs += s.truncs
 		elects += s.elects
+		zombieOOO += s.zombieOOO
 	}
 	if totalAcked == 0 {
 		t.Fatal("no record was ever acknowledged: the simulation makes no progress")
 	}
-	t.Logf("%d seeds: %d records acknowledged, %d elections, %d follower truncations", len(seeds), totalAcked, elects, truncs)
+	t.Logf("%d seeds: %d records acknowledged, %d elections, %d follower truncations, %d out-of-order answers from stale leaders",
+		ran, totalAcked, elects, truncs, zombieOOO)
 }
 
 func newSim(t testing.TB, seed int64) *sim {
@@ -307,7 +333,57 @@ func (s *sim) produce(n *simNode) {
 		return // not leader, not enough replicas: the client retries elsewhere
 	}
 	s.logf("produce on %d epoch %d: offsets %d..%d", n.id, epoch, res.FirstOffset, res.LastOffset)
-	s.pending = append(s.pending, simProduce{node: n, life: n.life, epoch: epoch, first: res.FirstOffset, end: res.LastOffset + 1, values: values})
+	s.pending = append(s.pending, simProduce{node: n, life: n.life, epoch: epoch, first: res.FirstOffset, end: res.LastOffset + 1, values: values, seq: -1})
+}
+
+// produceIdem sends the idempotent producer's batch in flight to n.
+func (s *sim) produceIdem(n *simNode) {
+	p := n.m.Partition(simTopic, 0)
+	if p == nil {
+		return
+	}
+	if s.idem.values == nil {
+		k := 1 + s.rng.Intn(3)
+		b := record.NewBuilder(record.BuilderOptions{ProducerID: simProducerID, ProducerEpoch: 0, BaseSequence: s.idem.seq,
+			BaseTimestamp: s.clk.Now().UnixMilli()})
+		for i := range k {
+			v := fmt.Sprintf("s%d-p%d", s.seed, s.nextVal)
+			s.nextVal++
+			s.idem.values = append(s.idem.values, v)
+			b.Add(record.Record{OffsetDelta: int32(i), Value: []byte(v)})
+		}
+		batch, err := b.Build(nil)
+		if err != nil {
+			s.fail("build batch: %v", err)
+			return
+		}
+		s.idem.batch = batch
+	}
+	var res commitlog.ProducerAppendResult
+	epoch, err := p.AppendWith(-1, simMinISR, func(e int32) (err error) {
+		res, err = n.log.AppendProducer(slices.Clone(s.idem.batch), e, nil)
+		return err
+	})
+	switch {
+	case errors.Is(err, commitlog.ErrOutOfOrderSequence):
+		// A zombie (a leader of an older epoch that has not heard of the
+		// new one) may lack what the new leader acknowledged: the answer
+		// is legitimate there, and franz-go fails the transaction on it.
+		// The controller's current leader holds every acknowledged batch.
+		if _, e := p.Role(); n.id == s.ctrl.Leader && e == s.ctrl.LeaderEpoch {
+			s.fail("leader %d (epoch %d) answered seq %d with %v: an acknowledged batch of the producer is missing", n.id, e, s.idem.seq, err)
+		} else {
+			s.logf("stale leader %d answered seq %d: %v", n.id, s.idem.seq, err)
+			s.zombieOOO++
+		}
+		return
+	case err != nil:
+		return // not leader, not enough replicas: the client retries elsewhere
+	}
+	s.logf("produce idempotent seq %d on %d epoch %d: offsets %d..%d (duplicate %v)", s.idem.seq, n.id, epoch,
+		res.FirstOffset, res.LastOffset, res.Duplicate)
+	s.pending = append(s.pending, simProduce{node: n, life: n.life, epoch: epoch, first: res.FirstOffset, end: res.LastOffset + 1,
+		values: slices.Clone(s.idem.values), seq: s.idem.seq})
 }
 
 func (s *sim) checkAcks() {
@@ -326,8 +402,20 @@ func (s *sim) checkAcks() {
 			continue
 		}
 		s.logf("ack from %d: offsets %d..%d", n.id, pr.first, pr.end-1)
+		// The acknowledging leader holds the values at the offsets it
+		// answered (a duplicate answer points at the original batch).
+		have := s.contents(n.log)
+		if pr.seq >= 0 && pr.seq == s.idem.seq {
+			s.idem.seq, s.idem.values, s.idem.batch = s.idem.seq+int32(len(pr.values)), nil, nil
+		}
 		for i, v := range pr.values {
 			off := pr.first + int64(i)
+			got, _, _ := strings.Cut(have[off], "@")
+			if got != v {
+				s.fail("broker %d acknowledged %q at offset %d, which holds %q", n.id, v, off, have[off])
+				return
+			}
+			v = have[off]
 			if old, ok := s.acked[off]; ok && old != v {
 				s.fail("offset %d acknowledged twice: %q then %q", off, old, v)
 			}
@@ -349,7 +437,10 @@ func (s *sim) contents(l *commitlog.Log) map[int64]string {
 			return out
 		}
 		for _, r := range recs {
-			out[h.BaseOffset+int64(r.OffsetDelta)] = string(r.Value)
+			// The batch's leader epoch tells two copies of one value
+			// apart: the idempotent producer's retries carry the same
+			// values, appended afresh by a leader that lacked them.
+			out[h.BaseOffset+int64(r.OffsetDelta)] = fmt.Sprintf("%s@%d", r.Value, h.PartitionLeaderEpoch)
 		}
 	}
 	return out
@@ -533,7 +624,11 @@ func (s *sim) step() {
 		if s.rng.Intn(5) > 0 && s.ctrl.Leader > 0 {
 			target = s.node(s.ctrl.Leader)
 		}
-		if target.alive {
+		switch {
+		case !target.alive:
+		case s.rng.Intn(2) == 0:
+			s.produceIdem(target)
+		default:
 			s.produce(target)
 		}
 	case "fetch":
