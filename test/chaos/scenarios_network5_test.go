@@ -94,38 +94,5 @@ func (r *run) replicas() map[int32][]int32 {
 // expectProgressOn is expectProgress for some partitions only: each of ps
 // must have acked a send invoked since the fault began.
 func (r *run) expectProgressOn(d time.Duration, what string, ps []int32) {
-	start := r.h.Now()
-	r.sleep(d)
-	stuck := func() error {
-		acked := map[int32]bool{}
-		since := map[string]bool{}
-		for _, e := range r.h.Events() {
-			switch {
-			case e.F != "send":
-			case e.Type == "invoke" && e.Mono >= start:
-				since[e.Value] = true
-			case e.Type == "ok" && since[e.Value]:
-				acked[e.Partition] = true
-			}
-		}
-		var out []int32
-		for _, p := range ps {
-			if !acked[p] {
-				out = append(out, p)
-			}
-		}
-		if len(out) > 0 {
-			return fmt.Errorf("partitions %v acked nothing", out)
-		}
-		return nil
-	}
-	if stuck() == nil || r.ctx.Err() != nil {
-		return
-	}
-	waited, err := eventually(r.ctx, 20*time.Second, stuck)
-	if err != nil {
-		r.problem("%s: %v in %v of the fault (no progress on the majority)", what, err, (d + waited).Round(time.Second))
-		return
-	}
-	r.note(fmt.Sprintf("%s held %v longer until partitions %v took writes", what, waited.Round(time.Second), ps))
+	r.awaitProgress(d, what, ps, fmt.Sprintf("partitions %v", ps))
 }

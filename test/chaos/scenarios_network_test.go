@@ -249,6 +249,16 @@ func (r *run) ledBy(id int) []int32 {
 // fault lasts up to 20 s longer while waiting for it; beyond that it is
 // reported.
 func (r *run) expectProgress(d time.Duration, what string) {
+	all := make([]int32, r.partitions)
+	for p := range r.partitions {
+		all[p] = p
+	}
+	r.awaitProgress(d, what, all, "every partition")
+}
+
+// awaitProgress lets a fault last d, then waits up to 20 s more for each of
+// ps (named who in the note) to ack a send invoked since the fault began.
+func (r *run) awaitProgress(d time.Duration, what string, ps []int32, who string) {
 	start := r.h.Now()
 	r.sleep(d)
 	stuck := func() error {
@@ -264,7 +274,7 @@ func (r *run) expectProgress(d time.Duration, what string) {
 			}
 		}
 		var out []int32
-		for p := range r.partitions {
+		for _, p := range ps {
 			if !acked[p] {
 				out = append(out, p)
 			}
@@ -282,7 +292,7 @@ func (r *run) expectProgress(d time.Duration, what string) {
 		r.problem("%s: %v in %v of the fault (no progress on the majority)", what, err, (d + waited).Round(time.Second))
 		return
 	}
-	r.note(fmt.Sprintf("%s held %v longer until every partition took writes", what, waited.Round(time.Second)))
+	r.note(fmt.Sprintf("%s held %v longer until %s took writes", what, waited.Round(time.Second), who))
 }
 
 // settle waits (≤ 40 s) for a full ISR after a heal, and reports if it
