@@ -200,6 +200,7 @@ func (w *txnWorkload) one(ctx context.Context, cl *kgo.Client, proc, id string, 
 		w.h.acked(op, k, res.Record, leader, epoch, res.Err)
 	}
 	if err != nil {
+		w.logf("%s: produce %s: %v", proc, id, err) // e.g. OUT_OF_ORDER_SEQUENCE_NUMBER from a stale leader
 		commit = false
 	}
 	if commit && w.pause[i].CompareAndSwap(true, false) {
