@@ -101,7 +101,7 @@ func (r *run) keepData(reason string) {
 }
 
 // keptDir copies every node's data directory, config and log (as much as
-// its tailLog kept) out of the test's temporary directory, which the test's
+// its log buffer kept) out of the test's temporary directory, which the test's
 // cleanup removes: to $KAVKA_CHAOS_KEEP/<row>-<seed>, or under the system
 // temporary directory.
 func (r *run) keptDir(id string, seed uint64, reasons []string) {

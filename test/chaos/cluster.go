@@ -31,7 +31,7 @@ type node struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	stopped bool // SIGSTOPped
-	log     *tailLog
+	log     *harness.TailBuffer
 	env     []string // extra environment for the process (test hooks)
 }
 
@@ -125,7 +125,7 @@ func startClusterEnv(t testing.TB, n int, seed uint64, env []string, extra ...st
 				os.WriteFile(filepath.Join(d, fmt.Sprintf("%s-node-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), nd.ID)), []byte(nd.log.String()), 0o644)
 			}
 			if t.Failed() || os.Getenv("KAVKA_CHAOS_LOGS") != "" {
-				t.Logf("node %d log (tail):\n%s", nd.ID, nd.log.tail(32<<10))
+				t.Logf("node %d log (tail):\n%s", nd.ID, nd.log.Tail(32<<10))
 			}
 		}
 	})
@@ -186,7 +186,7 @@ func (c *cluster) newNode(id int, controller bool) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errNoLoopback, ip, err)
 	}
-	nd := &node{ID: id, Kafka: kafka, Dir: filepath.Join(c.root, fmt.Sprintf("node-%d", id)), c: c, log: &tailLog{}}
+	nd := &node{ID: id, Kafka: kafka, Dir: filepath.Join(c.root, fmt.Sprintf("node-%d", id)), c: c, log: harness.NewTailBuffer(8<<20, 4<<20)}
 	if controller {
 		if nd.Ctl, err = freePort(ip, c.rng); err != nil {
 			return nil, err
@@ -310,7 +310,7 @@ func (nd *node) start() error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("node %d exited at start:\n%s", nd.ID, nd.log.tail(8<<10))
+			return fmt.Errorf("node %d exited at start:\n%s", nd.ID, nd.log.Tail(8<<10))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -384,30 +384,3 @@ func (nd *node) stop(sig syscall.Signal, d time.Duration) (time.Duration, bool) 
 		return time.Since(start), false
 	}
 }
-
-// tailLog keeps the last few MiB of a process's output.
-type tailLog struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *tailLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	if len(l.b) > 8<<20 {
-		l.b = append([]byte(nil), l.b[len(l.b)-(4<<20):]...)
-	}
-	return len(p), nil
-}
-
-func (l *tailLog) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.b) > n {
-		return string(l.b[len(l.b)-n:])
-	}
-	return string(l.b)
-}
-
-func (l *tailLog) String() string { return l.tail(1 << 30) }

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +34,7 @@ type Node struct {
 	c      *Cluster
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *lockedBuffer
+	log    *harness.TailBuffer
 }
 
 // Cluster is a set of nodes sharing one controller.quorum.voters.
@@ -85,7 +84,7 @@ func Start(t testing.TB, n int, extra ...string) *Cluster {
 	}
 	root := t.TempDir()
 	for i := range n {
-		nd := &Node{ID: int32(i + 1), Addr: kafka[i], Controller: ctl[i], Dir: filepath.Join(root, fmt.Sprintf("node-%d", i+1)), c: c, log: &lockedBuffer{}}
+		nd := &Node{ID: int32(i + 1), Addr: kafka[i], Controller: ctl[i], Dir: filepath.Join(root, fmt.Sprintf("node-%d", i+1)), c: c, log: newLog()}
 		props := []string{
 			"node.id=" + fmt.Sprint(nd.ID),
 			"process.roles=broker,controller",
@@ -105,7 +104,7 @@ func Start(t testing.TB, n int, extra ...string) *Cluster {
 		for _, nd := range c.Nodes {
 			nd.Kill()
 			if t.Failed() {
-				t.Logf("node %d log:\n%s", nd.ID, nd.log.tail(64<<10))
+				t.Logf("node %d log:\n%s", nd.ID, nd.log.Tail(64<<10))
 			}
 		}
 	})
@@ -150,7 +149,7 @@ func (nd *Node) Start() {
 		}
 		select {
 		case <-nd.exited:
-			t.Fatalf("node %d exited at start:\n%s", nd.ID, nd.log.tail(16<<10))
+			t.Fatalf("node %d exited at start:\n%s", nd.ID, nd.log.Tail(16<<10))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -227,27 +226,5 @@ func (c *Cluster) Quorum(ctx context.Context, cl *kgo.Client) (*kmsg.DescribeQuo
 	return &resp.Topics[0].Partitions[0], nil
 }
 
-// lockedBuffer keeps a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	if len(l.b) > 4<<20 {
-		l.b = append([]byte(nil), l.b[len(l.b)-(2<<20):]...)
-	}
-	return len(p), nil
-}
-
-func (l *lockedBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.b) > n {
-		return string(l.b[len(l.b)-n:])
-	}
-	return string(l.b)
-}
+// newLog keeps a node process's output: its last 2-4 MiB.
+func newLog() *harness.TailBuffer { return harness.NewTailBuffer(4<<20, 2<<20) }

@@ -90,9 +90,9 @@ func TestDocsCluster(t *testing.T) {
 	if len(start) != 1 || start[0] != wantStart {
 		t.Fatalf("start block %q, want %q (the test starts the processes itself)", start, wantStart)
 	}
-	var logs [3]*lockedBuffer
+	var logs [3]*harness.TailBuffer
 	for i := range 3 {
-		logs[i] = &lockedBuffer{}
+		logs[i] = newLog()
 		cmd := exec.Command("./kavka", "serve", "--config", fmt.Sprintf("node%d.properties", i+1))
 		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logs[i], logs[i]
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
@@ -110,7 +110,7 @@ func TestDocsCluster(t *testing.T) {
 				<-exited
 			}
 			if t.Failed() {
-				t.Logf("node %d log:\n%s", i+1, logs[i].tail(32<<10))
+				t.Logf("node %d log:\n%s", i+1, logs[i].Tail(32<<10))
 			}
 		})
 	}

@@ -133,7 +133,7 @@ type Broker struct {
 	t         testing.TB
 	bin       string
 	extraArgs []string
-	log       *tailBuffer // stderr and stdout of every incarnation
+	log       *TailBuffer // stderr and stdout of every incarnation
 
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd.Wait returned
@@ -149,7 +149,7 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	if bin == "" {
 		bin = Binary(t)
 	}
-	b := &Broker{t: t, bin: bin, log: &tailBuffer{max: logTailBytes}}
+	b := &Broker{t: t, bin: bin, log: NewTailBuffer(logTailBytes, logTailBytes)}
 	for _, o := range opts {
 		o(b)
 	}
@@ -341,24 +341,42 @@ func RunCLI(t testing.TB, brokers, stdin string, args ...string) (stdout, stderr
 	return out.String(), errOut.String(), err
 }
 
-// tailBuffer is a concurrency-safe writer keeping the last max bytes.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte // guarded by mu
-	max int
+// TailBuffer is a concurrency-safe writer that keeps the end of a process's
+// output: once it holds more than max bytes, it keeps only the last keep.
+type TailBuffer struct {
+	max, keep int
+	mu        sync.Mutex
+	buf       []byte // guarded by mu
 }
 
-func (w *tailBuffer) Write(p []byte) (int, error) {
+// NewTailBuffer returns a TailBuffer that trims to the last keep bytes once
+// it holds more than max (keep ≤ max; a smaller keep trims less often).
+func NewTailBuffer(maxBytes, keepBytes int) *TailBuffer {
+	if keepBytes > maxBytes {
+		panic(fmt.Sprintf("BUG: tail buffer keeps %d bytes of at most %d", keepBytes, maxBytes))
+	}
+	return &TailBuffer{max: maxBytes, keep: keepBytes}
+}
+
+func (w *TailBuffer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
-	if over := len(w.buf) - w.max; over > 0 {
-		w.buf = append(w.buf[:0], w.buf[over:]...)
+	if len(w.buf) > w.max {
+		w.buf = append([]byte(nil), w.buf[len(w.buf)-w.keep:]...)
 	}
 	return len(p), nil
 }
 
-func (w *tailBuffer) String() string {
+// Tail returns the last n bytes written (all of them if fewer were kept).
+func (w *TailBuffer) Tail(n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf[max(len(w.buf)-n, 0):])
+}
+
+// String returns all that is kept.
+func (w *TailBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
