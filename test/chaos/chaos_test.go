@@ -256,7 +256,7 @@ type scenario struct {
 	// are logged, not failed, unless KAVKA_CHAOS_STRICT is set.
 	knownAnomalies map[string]string
 	// openSafetyBug names an open bug that loses acknowledged writes in
-	// this scenario now and then (or, as in F13d, crashes a broker, G-REC).
+	// this scenario now and then (or leaves a broker down for good, G-REC).
 	// Such a scenario is skipped unless
 	// KAVKA_CHAOS_STRICT is set, so that main stays green while the bug is
 	// open; it is listed in docs/reliability.md and must be fixed, not
