@@ -362,6 +362,54 @@ func (g *groupWorkload) watch(ctx context.Context) {
 	}
 }
 
+// awaitCommittedToEnd waits (≤ wait) until the group has committed every
+// partition's end offset, as the group and consume-transform-produce
+// checks do after the heal. ok is false when the end offsets could not be
+// read (a problem is reported; the caller stops checking); reached is false
+// when the commits did not get there in time (reported too).
+func (g *groupWorkload) awaitCommittedToEnd(adm *kadm.Client, what string, wait time.Duration) (reached, ok bool) {
+	r := g.r
+	var ends kadm.ListedOffsets
+	if _, err := eventually(r.ctx, 20*time.Second, func() (err error) {
+		ends, err = adm.ListEndOffsets(r.ctx, r.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		return err
+	}); err != nil {
+		r.problem("%s: end offsets: %v", what, err)
+		return false, false
+	}
+	if d, err := eventually(r.ctx, wait, func() error {
+		got, err := g.fetchCommitted(r.ctx, adm)
+		if err != nil {
+			return err
+		}
+		g.observe(got)
+		for p := range r.partitions {
+			if e, _ := ends.Lookup(r.topic, p); got[p] < e.Offset {
+				return fmt.Errorf("partition %d committed %d, end %d", p, got[p], e.Offset)
+			}
+		}
+		return nil
+	}); err != nil {
+		r.problem("group %s did not commit up to the end offsets %v after the heal: %v", chaosGroup, d.Round(time.Second), err)
+		return false, true
+	}
+	return true, true
+}
+
+// awaitClosed waits (≤ 40 s) for the members' clients being closed.
+func awaitClosed(r *run, closing *sync.WaitGroup, whose string) {
+	closed := make(chan struct{})
+	go func() { defer close(closed); closing.Wait() }()
+	select {
+	case <-closed:
+	case <-time.After(40 * time.Second):
+		r.problem("%s clients not closed within 40 s", whose)
+	}
+}
+
 // check runs after the final drain: it stops the chaos, waits (≤ 40 s)
 // until the group has committed every partition's end offset, stops the
 // members, and checks that the committed offsets never went back and that
@@ -380,31 +428,8 @@ func (g *groupWorkload) check() {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	var ends kadm.ListedOffsets
-	if _, err := eventually(r.ctx, 20*time.Second, func() (err error) {
-		ends, err = adm.ListEndOffsets(r.ctx, r.topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		return err
-	}); err != nil {
-		r.problem("group check: end offsets: %v", err)
+	if _, ok := g.awaitCommittedToEnd(adm, "group check", 40*time.Second); !ok {
 		return
-	}
-	if d, err := eventually(r.ctx, 40*time.Second, func() error {
-		got, err := g.fetchCommitted(r.ctx, adm)
-		if err != nil {
-			return err
-		}
-		g.observe(got)
-		for p := range r.partitions {
-			if e, _ := ends.Lookup(r.topic, p); got[p] < e.Offset {
-				return fmt.Errorf("partition %d committed %d, end %d", p, got[p], e.Offset)
-			}
-		}
-		return nil
-	}); err != nil {
-		r.problem("group %s did not commit up to the end offsets %v after the heal: %v", chaosGroup, d.Round(time.Second), err)
 	}
 	for _, m := range g.live() {
 		g.remove(m)
@@ -412,13 +437,7 @@ func (g *groupWorkload) check() {
 	}
 	g.stopWatch()
 	<-g.watchDone
-	closed := make(chan struct{})
-	go func() { defer close(closed); g.closing.Wait() }()
-	select {
-	case <-closed:
-	case <-time.After(40 * time.Second):
-		r.problem("crashed members' clients not closed within 40 s")
-	}
+	awaitClosed(r, &g.closing, "crashed members'")
 	final, err := g.fetchCommitted(r.ctx, adm)
 	if err != nil {
 		r.problem("group check: final committed offsets: %v", err)

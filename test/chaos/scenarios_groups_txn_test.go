@@ -70,7 +70,7 @@ func startCTPWorkload(r *run) func() {
 	g := &groupWorkload{r: r, committed: map[int32]int64{}} // its offset reader and observer
 	var ctx context.Context
 	ctx, w.stopWatch = context.WithCancel(r.ctx)
-	go func() { defer close(w.watchDone); w.watch(ctx, g) }()
+	go func() { defer close(w.watchDone); g.watch(ctx) }()
 	ctx, w.stopChaos = context.WithCancel(r.ctx)
 	go func() { defer close(w.chaosDone); w.chaos(ctx) }()
 	return func() { w.check(g) }
@@ -266,26 +266,6 @@ func (w *ctpWorkload) chaos(ctx context.Context) {
 	}
 }
 
-// watch reads the committed offsets every 300 ms until ctx ends.
-func (w *ctpWorkload) watch(ctx context.Context, g *groupWorkload) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(w.r.c.seeds()...), kgo.RetryTimeout(5*time.Second))
-	if err != nil {
-		w.r.problem("offset watcher: %v", err)
-		return
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for ctx.Err() == nil {
-		if got, err := g.fetchCommitted(ctx, adm); err == nil {
-			g.observe(got)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
-}
-
 // check runs after the final drain: the group must commit up to the
 // input's end offsets (≤ 60 s), then the output read with read_committed
 // must hold each input below the committed offsets exactly once.
@@ -303,31 +283,11 @@ func (w *ctpWorkload) check(g *groupWorkload) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	var ends kadm.ListedOffsets
-	if _, err := eventually(r.ctx, 20*time.Second, func() (err error) {
-		ends, err = adm.ListEndOffsets(r.ctx, r.topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		return err
-	}); err != nil {
-		r.problem("ctp check: end offsets: %v", err)
+	reached, ok := g.awaitCommittedToEnd(adm, "ctp check", 60*time.Second)
+	if !ok {
 		return
 	}
-	if d, err := eventually(r.ctx, 60*time.Second, func() error {
-		got, err := g.fetchCommitted(r.ctx, adm)
-		if err != nil {
-			return err
-		}
-		g.observe(got)
-		for p := range r.partitions {
-			if e, _ := ends.Lookup(r.topic, p); got[p] < e.Offset {
-				return fmt.Errorf("partition %d committed %d, end %d", p, got[p], e.Offset)
-			}
-		}
-		return nil
-	}); err != nil {
-		r.problem("group %s did not commit up to the end offsets %v after the heal: %v", chaosGroup, d.Round(time.Second), err)
+	if !reached {
 		w.explain(cl)
 	}
 	live, _ := w.live()
@@ -337,13 +297,7 @@ func (w *ctpWorkload) check(g *groupWorkload) {
 	}
 	w.stopWatch()
 	<-w.watchDone
-	closed := make(chan struct{})
-	go func() { defer close(closed); w.closing.Wait() }()
-	select {
-	case <-closed:
-	case <-time.After(40 * time.Second):
-		r.problem("ctp members' clients not closed within 40 s")
-	}
+	awaitClosed(r, &w.closing, "ctp members'")
 	final, err := g.fetchCommitted(r.ctx, adm)
 	if err != nil {
 		r.problem("ctp check: final committed offsets: %v", err)
