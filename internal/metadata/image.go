@@ -136,6 +136,20 @@ func (im *Image) Topic(name string) *Topic { return im.Topics[name] }
 // TopicByID returns the topic with id, or nil.
 func (im *Image) TopicByID(id [16]byte) *Topic { return im.TopicsByID[id] }
 
+// LeadsAny reports whether broker id leads a partition in im: the
+// controller answers ShouldShutdown only once it does not, and a broker in
+// controlled shutdown waits until its own image shows it.
+func (im *Image) LeadsAny(id int32) bool {
+	for _, t := range im.Topics {
+		for _, p := range t.Partitions {
+			if p.Leader == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Broker returns the broker with id, or nil.
 func (im *Image) Broker(id int32) *Broker {
 	for i := range im.Brokers {

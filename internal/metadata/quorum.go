@@ -517,7 +517,7 @@ func (s *Store) BrokerHeartbeat(hb Heartbeat) (HeartbeatResult, error) {
 	var recs []record
 	switch {
 	case hb.WantShutdown:
-		if !reg.ShuttingDown || leadsAny(im, hb.NodeID) {
+		if !reg.ShuttingDown || im.LeadsAny(hb.NodeID) {
 			recs = append(s.leaveChanges(im, hb.NodeID, false), record{Type: recShutdownBroker, BrokerID: hb.NodeID, BrokerEpoch: reg.Epoch})
 		}
 	case hb.LogDirOffline && !reg.LogDirOffline:
@@ -547,19 +547,8 @@ func (s *Store) BrokerHeartbeat(hb Heartbeat) (HeartbeatResult, error) {
 	return HeartbeatResult{
 		IsCaughtUp:     caughtUp,
 		IsFenced:       reg.Fenced || reg.ShuttingDown,
-		ShouldShutdown: hb.WantShutdown && reg.ShuttingDown && !leadsAny(im, hb.NodeID),
+		ShouldShutdown: hb.WantShutdown && reg.ShuttingDown && !im.LeadsAny(hb.NodeID),
 	}, nil
-}
-
-func leadsAny(im *Image, id int32) bool {
-	for _, t := range im.Topics {
-		for _, p := range t.Partitions {
-			if p.Leader == id {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // RunController runs the active controller's timers until ctx is done:

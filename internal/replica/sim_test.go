@@ -446,35 +446,13 @@ func (s *sim) contents(l *commitlog.Log) map[int64]string {
 	return out
 }
 
-// rawBytes returns the log's batches below end.
+// rawBytes returns the log's batches whose last offset is below end.
 func (s *sim) rawBytes(l *commitlog.Log, end int64) []byte {
-	var out []byte
-	off := l.LogStartOffset()
-	for range 10_000 {
-		if off >= end {
-			break
-		}
-		sl, err := l.Read(off, 1<<20, end, true)
-		if err != nil {
-			s.fail("read log at %d: %v", off, err)
-			return out
-		}
-		if sl.Len == 0 {
-			break
-		}
-		n := len(out)
-		out, err = sl.ReadAll(out)
-		sl.Release()
-		if err != nil {
-			s.fail("read slice: %v", err)
-			return out
-		}
-		it := record.NewBatches(out[n:])
-		for _, h, ok := it.Next(); ok; _, h, ok = it.Next() {
-			off = h.NextOffset()
-		}
+	b, err := l.ReadBatches(nil, end)
+	if err != nil {
+		s.fail("%v", err)
 	}
-	return out
+	return b
 }
 
 func (s *sim) checkTruncate(n *simNode, target int64) {

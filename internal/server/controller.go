@@ -280,24 +280,12 @@ func (q *quorumNode) shutdown() {
 // answered NOT_LEADER_OR_FOLLOWER at once (Kafka completes delayed produces
 // on a leader change) instead of at their request timeout.
 func (q *quorumNode) awaitLeadershipsReplayed(ctx context.Context) {
-	for leadsAny(q.meta.Image(), q.cfg.NodeID) && ctx.Err() == nil {
+	for q.meta.Image().LeadsAny(q.cfg.NodeID) && ctx.Err() == nil {
 		sleepCtx(ctx, 10*time.Millisecond)
 	}
-	if im := q.meta.Image(); q.movedAway != nil && !leadsAny(im, q.cfg.NodeID) {
+	if im := q.meta.Image(); q.movedAway != nil && !im.LeadsAny(q.cfg.NodeID) {
 		q.movedAway(im)
 	}
-}
-
-// leadsAny reports whether id leads a partition in im.
-func leadsAny(im *metadata.Image, id int32) bool {
-	for _, name := range im.TopicNames() {
-		for _, p := range im.Topic(name).Partitions {
-			if p.Leader == id {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

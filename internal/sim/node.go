@@ -694,7 +694,7 @@ func (s *Sim) controlledShutdown(t *task, inc *incarnation, down time.Duration) 
 		if r.err == nil && r.val.(metadata.HeartbeatResult).ShouldShutdown {
 			moved = true
 			// awaitLeadershipsReplayed
-			for leadsAny(inc.meta.Image(), n.id) && s.now < deadline && !t.dead {
+			for inc.meta.Image().LeadsAny(n.id) && s.now < deadline && !t.dead {
 				_ = s.sleep(10 * time.Millisecond)
 			}
 			break
@@ -704,10 +704,10 @@ func (s *Sim) controlledShutdown(t *task, inc *incarnation, down time.Duration) 
 	if t.dead {
 		return
 	}
-	if moved && !leadsAny(inc.meta.Image(), n.id) {
+	if moved && !inc.meta.Image().LeadsAny(n.id) {
 		s.Stats.ControlledShutdowns++
 		// The controller does not elect a broker in controlled shutdown.
-		if ctl := s.activeController(); ctl != nil && ctl.meta.Image().Offset >= inc.meta.Image().Offset && leadsAny(ctl.meta.Image(), n.id) {
+		if ctl := s.activeController(); ctl != nil && ctl.meta.Image().Offset >= inc.meta.Image().Offset && ctl.meta.Image().LeadsAny(n.id) {
 			if r := ctl.meta.Image().Registration(n.id); r != nil && r.Epoch == inc.epoch {
 				s.fail("controlled shutdown: node %d (epoch %d) leads a partition again in the controller's image", n.id, inc.epoch)
 			}
@@ -721,18 +721,6 @@ func (s *Sim) controlledShutdown(t *task, inc *incarnation, down time.Duration) 
 			s.after(down, nil, func() { s.restart(n) })
 		}
 	})
-}
-
-// leadsAny reports whether id leads a partition in im (server: leadsAny).
-func leadsAny(im *metadata.Image, id int32) bool {
-	for _, name := range im.TopicNames() {
-		for _, p := range im.Topic(name).Partitions {
-			if p.Leader == id {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // stop ends n gracefully, as Server.Run's return does: its tasks end, its
