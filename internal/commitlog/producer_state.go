@@ -104,6 +104,32 @@ type producerStates struct {
 	snapBase    int64          // active segment base at the last snapshot
 	expiration  time.Duration
 	lastExpired int64 // ms
+	// verifying holds the verification guards of producers (KIP-890 part
+	// 1), by producer id: StartTxnVerification sets one, the producer's
+	// next transactional batch or marker clears it. In memory only.
+	verifying map[int64]verification
+	nextGuard VerificationGuard
+}
+
+// VerificationGuard ties a coordinator's transactional append to the
+// KIP-890 verification that allowed it (Kafka's VerificationGuard): a
+// guard taken before asking the transaction coordinator, cleared by the
+// producer's next marker on the partition, so that an append whose
+// verification a marker overtook is refused. NoVerificationGuard asks for
+// no check.
+type VerificationGuard uint64
+
+// NoVerificationGuard: the caller verified nothing and needs no check (the
+// transaction coordinator is local and keeps the transaction pending
+// meanwhile, or the log is not a commit log).
+const NoVerificationGuard VerificationGuard = 0
+
+// verification is one producer's verification state on a partition
+// (Kafka's VerificationStateEntry, without the sequence: only coordinator
+// appends use it here).
+type verification struct {
+	guard VerificationGuard
+	since int64 // ms, for expiry
 }
 
 // SetProducerIDExpiration sets producer.id.expiration.ms: producers without
@@ -144,7 +170,7 @@ type ProducerAppendResult struct {
 // that would open a transaction on this partition (KIP-890 part 1): an
 // error rejects the batch.
 func (l *Log) AppendProducer(records []byte, leaderEpoch int32, verify func(producerID int64, epoch int16) error) (ProducerAppendResult, error) {
-	return l.appendProducer(records, leaderEpoch, verify, false)
+	return l.appendProducer(records, leaderEpoch, verify, false, NoVerificationGuard)
 }
 
 // AppendCoordinator appends a transactional batch a coordinator wrote on a
@@ -156,7 +182,15 @@ func (l *Log) AppendProducer(records []byte, leaderEpoch int32, verify func(prod
 // ErrInvalidProducerEpoch); the batch opens or continues the producer's
 // transaction on this partition and holds the last stable offset until its
 // marker.
-func (l *Log) AppendCoordinator(records []byte, leaderEpoch int32) (AppendResult, error) {
+//
+// guard, unless NoVerificationGuard, is the one StartTxnVerification
+// returned before the caller verified the transaction with its
+// coordinator: when the producer has no transaction open on the partition
+// at the batch's epoch, the batch is appended only if that guard is still
+// the producer's, that is if no marker of the producer came after the
+// verification (ErrInvalidTxnState otherwise). Mirrors UnifiedLog.append's
+// batchMissingRequiredVerification (KIP-890 part 1, KAFKA-15449).
+func (l *Log) AppendCoordinator(records []byte, leaderEpoch int32, guard VerificationGuard) (AppendResult, error) {
 	h, err := record.ParseHeader(records)
 	if err != nil {
 		return AppendResult{}, err
@@ -164,11 +198,41 @@ func (l *Log) AppendCoordinator(records []byte, leaderEpoch int32) (AppendResult
 	if h.ProducerID < 0 || !h.Transactional() || h.Control() {
 		return AppendResult{}, fmt.Errorf("%w: coordinator batch must be transactional", record.ErrInvalid)
 	}
-	res, err := l.appendProducer(records, leaderEpoch, nil, true)
+	res, err := l.appendProducer(records, leaderEpoch, nil, true, guard)
 	return res.AppendResult, err
 }
 
-func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(producerID int64, epoch int16) error, coordinator bool) (ProducerAppendResult, error) {
+// StartTxnVerification returns the producer's verification guard on this
+// partition, making one if it has none (Kafka's
+// maybeStartTransactionVerification / maybeCreateVerificationStateEntry:
+// concurrent verifications of one producer share the guard). Call it
+// before asking the transaction coordinator whether the producer's ongoing
+// transaction includes the partition, and pass the guard to
+// AppendCoordinator: a marker of the producer in between clears it and the
+// append is refused. Kafka returns no guard when a transaction is already
+// open; a guard is returned here anyway, which the append ignores while
+// the transaction stays open and which refuses it once a marker closed it,
+// as Kafka's sentinel does.
+func (l *Log) StartTxnVerification(producerID int64) (VerificationGuard, error) {
+	ps := &l.ps
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err := l.loadProducerStateLocked(); err != nil {
+		return NoVerificationGuard, err
+	}
+	if v, ok := ps.verifying[producerID]; ok {
+		return v.guard, nil
+	}
+	if ps.verifying == nil {
+		ps.verifying = make(map[int64]verification)
+	}
+	ps.nextGuard++
+	v := verification{guard: ps.nextGuard, since: l.nowMs()}
+	ps.verifying[producerID] = v
+	return v.guard, nil
+}
+
+func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(producerID int64, epoch int16) error, coordinator bool, guard VerificationGuard) (ProducerAppendResult, error) {
 	h, err := record.ParseHeader(records)
 	if err != nil {
 		return ProducerAppendResult{}, err
@@ -190,8 +254,14 @@ func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(prod
 	l.maybeExpireProducersLocked(now)
 	e := ps.producers[h.ProducerID]
 	if coordinator {
+		// The epoch first, as Kafka since KAFKA-19690: a fenced producer
+		// gets the retriable answer, not INVALID_TXN_STATE.
 		if e != nil && h.ProducerEpoch < e.epoch {
 			return ProducerAppendResult{}, fmt.Errorf("%w: batch epoch %d, producer %d at epoch %d", ErrInvalidProducerEpoch, h.ProducerEpoch, h.ProducerID, e.epoch)
+		}
+		ongoing := e != nil && e.txnFirstOffset >= 0 && e.epoch == h.ProducerEpoch
+		if guard != NoVerificationGuard && !ongoing && ps.verifying[h.ProducerID].guard != guard {
+			return ProducerAppendResult{}, fmt.Errorf("%w: producer %d: a marker came after the transaction was verified", ErrInvalidTxnState, h.ProducerID)
 		}
 	} else {
 		if dup, ok := checkDuplicate(e, &h); ok {
@@ -449,8 +519,12 @@ func (ps *producerStates) applyBatch(h *record.Header) {
 		})
 	}
 	e.lastTimestamp = h.MaxTimestamp
-	if h.Transactional() && e.txnFirstOffset < 0 {
-		e.txnFirstOffset = h.BaseOffset
+	if h.Transactional() {
+		// The transaction is open now: later appends need no guard.
+		delete(ps.verifying, h.ProducerID)
+		if e.txnFirstOffset < 0 {
+			e.txnFirstOffset = h.BaseOffset
+		}
 	}
 }
 
@@ -468,6 +542,8 @@ func (ps *producerStates) applyMarker(pid int64, epoch int16, commit bool, coord
 	}
 	e.coordinatorEpoch = coordEpoch
 	e.lastTimestamp = ts
+	// A verification before the marker verified the transaction it ended.
+	delete(ps.verifying, pid)
 	first := e.txnFirstOffset
 	e.txnFirstOffset = -1
 	if commit || first < 0 {
@@ -505,6 +581,11 @@ func (l *Log) maybeExpireProducersLocked(now int64) {
 	for id, e := range ps.producers {
 		if e.txnFirstOffset < 0 && now-e.lastTimestamp >= exp.Milliseconds() {
 			delete(ps.producers, id)
+		}
+	}
+	for id, v := range ps.verifying {
+		if now-v.since >= exp.Milliseconds() {
+			delete(ps.verifying, id)
 		}
 	}
 }

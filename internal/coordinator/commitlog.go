@@ -93,7 +93,7 @@ func (p *PartitionLog) WaitDurable(ctx context.Context, offset int64) error {
 // follow the transaction. The base sequence is 0, not Kafka's -1, which
 // record validation refuses for a batch with a producer id; nothing reads
 // it.
-func (p *PartitionLog) AppendTxn(pid int64, epoch int16, recs []Record) (int64, error) {
+func (p *PartitionLog) AppendTxn(pid int64, epoch int16, guard commitlog.VerificationGuard, recs []Record) (int64, error) {
 	if len(recs) == 0 {
 		return 0, errors.New("append: no records")
 	}
@@ -108,7 +108,7 @@ func (p *PartitionLog) AppendTxn(pid int64, epoch int16, recs []Record) (int64, 
 	if err != nil {
 		return 0, fmt.Errorf("encode batch: %w", err)
 	}
-	res, err := p.log.AppendCoordinator(out, p.leaderEpoch)
+	res, err := p.log.AppendCoordinator(out, p.leaderEpoch, guard)
 	if err != nil {
 		return 0, fmt.Errorf("append to %s-%d: %w", p.log.Topic(), p.log.Partition(), err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/kavka-io/kavka/internal/commitlog"
 )
 
 // Record is one key/value record of an internal topic. A nil Value is a
@@ -55,8 +57,11 @@ type TxnLog interface {
 	Log
 	// AppendTxn writes recs as one transactional batch of producer pid at
 	// epoch (without sequence: the coordinator writes it). An epoch older
-	// than the producer's on this partition fails.
-	AppendTxn(pid int64, epoch int16, recs []Record) (lastOffset int64, err error)
+	// than the producer's on this partition fails, and so does a batch
+	// whose KIP-890 verification guard (unless
+	// commitlog.NoVerificationGuard) a marker of the producer cleared
+	// (commitlog.Log.AppendCoordinator).
+	AppendTxn(pid int64, epoch int16, guard commitlog.VerificationGuard, recs []Record) (lastOffset int64, err error)
 	// ReplayTxn is Replay that also yields transactional records and
 	// markers, with the batch each came from.
 	ReplayTxn(ctx context.Context, fn func(offset int64, r Record, b Batch) error) error
@@ -102,8 +107,8 @@ func (l *MemLog) appendLocked(recs []Record, b Batch) int64 {
 	return int64(len(l.recs)) - 1
 }
 
-// AppendTxn implements TxnLog (without epoch checks).
-func (l *MemLog) AppendTxn(pid int64, epoch int16, recs []Record) (int64, error) {
+// AppendTxn implements TxnLog (without epoch or guard checks).
+func (l *MemLog) AppendTxn(pid int64, epoch int16, _ commitlog.VerificationGuard, recs []Record) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

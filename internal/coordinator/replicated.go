@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kavka-io/kavka/internal/clock"
+	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/replica"
 )
 
@@ -103,10 +104,10 @@ func (r *ReplicatedLog) Append(recs []Record) (int64, error) {
 }
 
 // AppendTxn implements TxnLog.
-func (r *ReplicatedLog) AppendTxn(pid int64, epoch int16, recs []Record) (int64, error) {
+func (r *ReplicatedLog) AppendTxn(pid int64, epoch int16, guard commitlog.VerificationGuard, recs []Record) (int64, error) {
 	var last int64
 	err := r.appendAsLeader(func() (err error) {
-		last, err = r.PartitionLog.AppendTxn(pid, epoch, recs)
+		last, err = r.PartitionLog.AppendTxn(pid, epoch, guard, recs)
 		return err
 	})
 	return last, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/coordinator"
 )
 
@@ -44,6 +45,13 @@ type TxnCommitRequest struct {
 	ProducerID                  int64
 	ProducerEpoch               int16
 	Offsets                     map[TopicPartition]Offset
+	// Guard is the offsets partition's KIP-890 verification guard the
+	// caller took before verifying the transaction with its coordinator
+	// (commitlog.Log.StartTxnVerification), or
+	// commitlog.NoVerificationGuard: the append is refused with
+	// commitlog.ErrInvalidTxnState if a marker of the producer came in
+	// between.
+	Guard commitlog.VerificationGuard
 }
 
 // TxnCommitOffsets checks a TxnOffsetCommit's member and generation as
@@ -93,7 +101,7 @@ func (c *Coordinator) TxnCommitOffsets(ctx context.Context, req TxnCommitRequest
 		s.Unlock()
 		return nil
 	}
-	last, err := log.AppendTxn(req.ProducerID, req.ProducerEpoch, recs)
+	last, err := log.AppendTxn(req.ProducerID, req.ProducerEpoch, req.Guard, recs)
 	if err != nil {
 		s.Unlock()
 		return fmt.Errorf("transactional offset commit for %s: %w", req.Group, err)

@@ -16,8 +16,10 @@ import (
 //	    the group fences zombie members
 //	v4: TRANSACTION_ABORTABLE, v5: transaction version 2 — not advertised
 //
-// The offsets are held by the transaction coordinator and become visible to
-// the group (OffsetFetch) only when the transaction commits.
+// The group coordinator writes the offsets as a transactional batch of the
+// producer; they become visible to the group (OffsetFetch) only when the
+// transaction commits. An append whose KIP-890 verification a marker of the
+// producer overtook answers INVALID_TXN_STATE (as Kafka's since KAFKA-15449).
 func (h *Handlers) txnOffsetCommit(ctx context.Context, _ *RequestContext, req *kmsg.TxnOffsetCommitRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	r := txn.TxnCommitRequest{
@@ -85,12 +87,28 @@ func (h *Handlers) txnOffsetCommit(ctx context.Context, _ *RequestContext, req *
 // since KIP-890) and then writes them. Asking the local transaction
 // coordinator instead answered NOT_COORDINATOR for ever, because the client
 // finds the group's coordinator again, which is this broker (chaos F18b).
+//
+// Before verifying, it takes the producer's verification guard on the
+// offsets partition (KIP-890 part 1, Kafka's
+// maybeStartTransactionVerificationForPartition): a marker of the producer
+// that reaches the partition after the verification (the client gave up on
+// this request and ended the transaction) clears it, and the append is
+// refused with INVALID_TXN_STATE instead of leaving the offsets pending in
+// a transaction that already ended.
 func (h *Handlers) commitTxnOffsets(ctx context.Context, c *txn.Coordinator, r txn.TxnCommitRequest) error {
+	op := c.OffsetsPartition(r.Group)
+	if l, _, err := h.partitionLog(h.deps.Image(), op.Topic, op.Partition); err == nil && r.Group != "" && r.TransactionalID != "" {
+		g, err := l.StartTxnVerification(r.ProducerID)
+		if err != nil {
+			return err
+		}
+		r.Guard = g
+	}
 	node, ok := h.internalLeader(txn.TopicName, c.PartitionFor(r.TransactionalID))
 	if !ok || h.deps.Brokers == nil || r.TransactionalID == "" {
 		return c.CommitOffsets(ctx, r)
 	}
-	if err := h.verifyRemote(ctx, node, r.TransactionalID, r.ProducerID, r.Epoch, c.OffsetsPartition(r.Group)); err != nil {
+	if err := h.verifyRemote(ctx, node, r.TransactionalID, r.ProducerID, r.Epoch, op); err != nil {
 		return err
 	}
 	return c.CommitVerifiedOffsets(ctx, r)

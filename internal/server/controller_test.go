@@ -24,6 +24,7 @@ type testCluster struct {
 	t     *testing.T
 	cfgs  map[int32]*config.Broker
 	nodes map[int32]*Running
+	opts  Options // for every node, with a discarding Logger
 }
 
 func freePort(t *testing.T) int {
@@ -36,13 +37,17 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func newTestCluster(t *testing.T, controllers, brokers int) *testCluster {
+func newTestCluster(t *testing.T, controllers, brokers int, opts ...func(*Options)) *testCluster {
 	t.Helper()
 	var voters []string
 	for i := 1; i <= controllers; i++ {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i, freePort(t)))
 	}
 	c := &testCluster{t: t, cfgs: map[int32]*config.Broker{}, nodes: map[int32]*Running{}}
+	c.opts.Logger = slog.New(slog.DiscardHandler)
+	for _, o := range opts {
+		o(&c.opts)
+	}
 	for i := 1; i <= controllers+brokers; i++ {
 		cfg := config.Defaults()
 		must(t, cfg.Set("node.id", fmt.Sprint(i)))
@@ -74,7 +79,7 @@ func newTestCluster(t *testing.T, controllers, brokers int) *testCluster {
 
 func (c *testCluster) start(id int32) {
 	c.t.Helper()
-	r, err := Start(c.cfgs[id], Options{Logger: slog.New(slog.DiscardHandler)})
+	r, err := Start(c.cfgs[id], c.opts)
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}

@@ -50,6 +50,10 @@ type Options struct {
 	// before Run stops with ErrRestart (logdir.go). 0 means
 	// DefaultLogDirProbeInterval.
 	LogDirProbeInterval time.Duration
+
+	// wrapBrokers, when set, wraps the client for requests to other
+	// brokers (tests hold an inter-broker request at a chosen point).
+	wrapBrokers func(handler.BrokerClient) handler.BrokerClient
 }
 
 // Server is one broker. New opens everything and binds the listener; Run
@@ -237,9 +241,18 @@ func New(cfg *config.Broker, opts Options) (s *Server, err error) {
 		Groups:      s.groups,
 		Txn:         s.txn,
 		Replicas:    s.replicas,
-		Brokers:     s.brokers(),
+		Brokers:     s.wrappedBrokers(),
 	}))
 	return s, nil
+}
+
+// wrappedBrokers is brokers, through Options.wrapBrokers if set.
+func (s *Server) wrappedBrokers() handler.BrokerClient {
+	b := s.brokers()
+	if b == nil || s.opts.wrapBrokers == nil {
+		return b
+	}
+	return s.opts.wrapBrokers(b)
 }
 
 func rack(r string) *string {

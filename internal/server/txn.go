@@ -150,6 +150,6 @@ func (o groupOffsets) CommitTxnOffsets(ctx context.Context, r txn.TxnCommitReque
 	}
 	return o.g.TxnCommitOffsets(ctx, group.TxnCommitRequest{
 		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, Generation: r.Generation,
-		ProducerID: r.ProducerID, ProducerEpoch: r.Epoch, Offsets: m,
+		ProducerID: r.ProducerID, ProducerEpoch: r.Epoch, Offsets: m, Guard: r.Guard,
 	})
 }

@@ -3,14 +3,17 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kavka-io/kavka/internal/config"
+	"github.com/kavka-io/kavka/internal/handler"
 )
 
 func TestTxnConfig(t *testing.T) {
@@ -58,19 +61,7 @@ func TestClusterTxnOffsetCommitRemoteTxnCoordinator(t *testing.T) {
 	if gc.Err != nil {
 		t.Fatalf("find group coordinator: %v", gc.Err)
 	}
-	// A transactional id coordinated by another broker than the group.
-	txnID := ""
-	for i := range 200 {
-		id := fmt.Sprintf("ctp-%d", i)
-		tc := adm.FindTxnCoordinators(ctx, id)[id]
-		if tc.Err == nil && tc.NodeID != gc.NodeID {
-			txnID = id
-			break
-		}
-	}
-	if txnID == "" {
-		t.Fatalf("no transactional id coordinated away from the group's broker %d", gc.NodeID)
-	}
+	txnID, _ := txnIDAwayFrom(ctx, t, adm, gc.NodeID)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("in"))
 	must(t, err)
 	defer prod.Close()
@@ -137,5 +128,205 @@ func TestClusterTxnOffsetCommitRemoteTxnCoordinator(t *testing.T) {
 	must(t, err)
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
 		t.Errorf("TxnOffsetCommit outside a transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+}
+
+// txnIDAwayFrom returns a transactional id whose transaction coordinator is
+// not broker node, and that coordinator.
+func txnIDAwayFrom(ctx context.Context, t *testing.T, adm *kadm.Client, node int32) (string, int32) {
+	t.Helper()
+	for i := range 200 {
+		id := fmt.Sprintf("ctp-%d", i)
+		tc := adm.FindTxnCoordinators(ctx, id)[id]
+		if tc.Err == nil && tc.NodeID != node {
+			return id, tc.NodeID
+		}
+	}
+	t.Fatalf("no transactional id coordinated away from broker %d", node)
+	return "", -1
+}
+
+// verifyGate holds the answer to one AddPartitionsToTxn VerifyOnly request
+// of a transactional id (the group coordinator verifying a
+// TxnOffsetCommit) after it came back, until released.
+type verifyGate struct {
+	txnID    string
+	held     chan struct{} // closed once the answer is held
+	release  chan struct{}
+	armed    atomic.Bool
+	verified atomic.Bool // the held answer verified the transaction
+}
+
+func (g *verifyGate) wrap(b handler.BrokerClient) handler.BrokerClient {
+	return gatedBrokers{b, g}
+}
+
+type gatedBrokers struct {
+	handler.BrokerClient
+	g *verifyGate
+}
+
+func (b gatedBrokers) Request(ctx context.Context, node int32, req kmsg.Request, resp kmsg.Response) error {
+	err := b.BrokerClient.Request(ctx, node, req, resp)
+	r, ok := req.(*kmsg.AddPartitionsToTxnRequest)
+	if !ok || len(r.Transactions) != 1 || !r.Transactions[0].VerifyOnly || r.Transactions[0].TransactionalID != b.g.txnID ||
+		!b.g.armed.CompareAndSwap(true, false) {
+		return err
+	}
+	ar := resp.(*kmsg.AddPartitionsToTxnResponse)
+	b.g.verified.Store(err == nil && ar.ErrorCode == 0 && len(ar.Transactions) == 1 &&
+		ar.Transactions[0].Topics[0].Partitions[0].ErrorCode == 0)
+	close(b.g.held)
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case <-b.g.release:
+	case <-t.C:
+	}
+	return err
+}
+
+// TestClusterTxnOffsetCommitOvertakenByEndTxn: a TxnOffsetCommit at a group
+// coordinator away from the transaction coordinator is verified, then its
+// producer ends the transaction (the client gave up on the request) before
+// the offsets are appended. The marker in __consumer_offsets clears the
+// verification guard taken before the verification, so the late append is
+// refused with INVALID_TXN_STATE (KIP-890 part 1) instead of leaving the
+// offsets pending, and the partition unstable, until the producer's next
+// marker there (internal/txn/DESIGN.md).
+func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
+	gate := &verifyGate{held: make(chan struct{}), release: make(chan struct{})}
+	c := newTestCluster(t, 3, 0, func(o *Options) { o.wrapBrokers = gate.wrap })
+	c.waitLive(1, 2, 3)
+	adm := c.admin(1)
+	clusterCreate(t, adm, "in", 1, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const groupID = "g-late"
+	gc := adm.FindGroupCoordinators(ctx, groupID)[groupID]
+	if gc.Err != nil {
+		t.Fatalf("find group coordinator: %v", gc.Err)
+	}
+	txnID, tc := txnIDAwayFrom(ctx, t, adm, gc.NodeID)
+	gate.txnID = txnID
+	var seeds []string
+	for id := int32(1); id <= 3; id++ {
+		seeds = append(seeds, c.nodes[id].Addr().String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	must(t, err)
+	defer cl.Close()
+	txnBroker, groupBroker := cl.Broker(int(tc)), cl.Broker(int(gc.NodeID))
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &txnID, 60000
+	ir, err := init.RequestWith(ctx, txnBroker)
+	must(t, err)
+	if err := kerr.ErrorForCode(ir.ErrorCode); err != nil {
+		t.Fatalf("InitProducerId: %v", err)
+	}
+	pid, epoch := ir.ProducerID, ir.ProducerEpoch
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, groupID
+	ar, err := add.RequestWith(ctx, txnBroker)
+	must(t, err)
+	if err := kerr.ErrorForCode(ar.ErrorCode); err != nil {
+		t.Fatalf("AddOffsetsToTxn: %v", err)
+	}
+
+	// The TxnOffsetCommit, held after its verification.
+	gate.armed.Store(true)
+	type result struct {
+		code int16
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version = 3
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, groupID, pid, epoch
+		req.MemberID, req.Generation = "", -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "in"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 3
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, groupBroker)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{code: resp.Topics[0].Partitions[0].ErrorCode}
+	}()
+	select {
+	case <-gate.held:
+	case r := <-done:
+		t.Fatalf("TxnOffsetCommit answered (%v, %v) before its verification was held", kerr.ErrorForCode(r.code), r.err)
+	case <-ctx.Done():
+		t.Fatal("TxnOffsetCommit never verified")
+	}
+	if !gate.verified.Load() {
+		t.Fatal("the held verification did not verify the transaction")
+	}
+
+	// The producer ends its transaction meanwhile; its marker reaches the
+	// group's partition of __consumer_offsets.
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txnID, pid, epoch, true
+	c.waitFor(30*time.Second, "EndTxn accepted", func() bool {
+		er, err := end.RequestWith(ctx, txnBroker)
+		return err == nil && er.ErrorCode == 0
+	})
+	c.waitFor(30*time.Second, "transaction CompleteCommit", func() bool {
+		d, err := adm.DescribeTransactions(ctx, txnID)
+		if err != nil {
+			return false
+		}
+		td, err := d.On(txnID, nil)
+		return err == nil && td.State == "CompleteCommit"
+	})
+	close(gate.release)
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		t.Fatal("TxnOffsetCommit never answered")
+	}
+	must(t, r.err)
+	if r.code != kerr.InvalidTxnState.Code {
+		t.Errorf("TxnOffsetCommit overtaken by its transaction's marker: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(r.code))
+	}
+
+	// Nothing is left pending: a stable offset fetch of in-0 answers with
+	// no committed offset, not UNSTABLE_OFFSET_COMMIT.
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Group, of.RequireStable = groupID, true
+	ot := kmsg.NewOffsetFetchRequestTopic()
+	ot.Topic, ot.Partitions = "in", []int32{0}
+	of.Topics = append(of.Topics, ot)
+	og := kmsg.NewOffsetFetchRequestGroup() // v8+
+	og.Group = groupID
+	ogt := kmsg.NewOffsetFetchRequestGroupTopic()
+	ogt.Topic, ogt.Partitions = "in", []int32{0}
+	og.Topics = append(og.Topics, ogt)
+	of.Groups = append(of.Groups, og)
+	ofr, err := of.RequestWith(ctx, groupBroker)
+	must(t, err)
+	code, offset := int16(-1), int64(-2)
+	for _, g := range ofr.Groups {
+		for _, t := range g.Topics {
+			for _, p := range t.Partitions {
+				code, offset = p.ErrorCode, p.Offset
+			}
+		}
+	}
+	for _, t := range ofr.Topics {
+		for _, p := range t.Partitions {
+			code, offset = p.ErrorCode, p.Offset
+		}
+	}
+	if code != 0 || offset != -1 {
+		t.Errorf("OffsetFetch RequireStable of in-0 = offset %d, %v; want -1 and no error (offsets left pending)", offset, kerr.ErrorForCode(code))
 	}
 }

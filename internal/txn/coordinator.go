@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kavka-io/kavka/internal/clock"
+	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/coordinator"
 )
 
@@ -523,6 +524,13 @@ type TxnCommitRequest struct {
 	MemberID, InstanceID   string
 	Generation             int32
 	Offsets                map[TopicPartition]Offset
+	// Guard is the verification guard of the group's offsets partition,
+	// taken before the transaction was verified (KIP-890 part 1,
+	// commitlog.Log.StartTxnVerification), or
+	// commitlog.NoVerificationGuard. The offsets are refused with
+	// commitlog.ErrInvalidTxnState if a marker of the producer reached the
+	// partition after the verification.
+	Guard commitlog.VerificationGuard
 }
 
 // CommitOffsets writes offsets of a transaction to the group's partition of
@@ -571,9 +579,11 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req TxnCommitRequest) e
 // has verified with that broker that the producer's ongoing transaction
 // includes the group's partition of the offsets topic (Kafka's
 // KIP-890 verification of TxnOffsetCommit). Unlike CommitOffsets nothing
-// marks the transaction pending meanwhile; the producer's epoch check on
-// the append refuses a batch of a producer a timeout abort fenced, and a
-// client sends EndTxn only after its TxnOffsetCommit returned.
+// marks the transaction pending meanwhile; instead req.Guard, taken on the
+// offsets partition before the verification, makes the append fail with
+// commitlog.ErrInvalidTxnState if a marker of the producer (its
+// transaction ended, with or without an epoch bump) reached the partition
+// after the verification.
 func (c *Coordinator) CommitVerifiedOffsets(ctx context.Context, req TxnCommitRequest) error {
 	if req.Group == "" || req.TransactionalID == "" {
 		return fmt.Errorf("%w: empty group or transactional id", ErrInvalidRequest)
