@@ -19,7 +19,6 @@ package server
 //     probe to pass (AwaitLogDir), slowly, and tries again.
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -58,10 +57,7 @@ const (
 	// twice a minute.
 	logDirRecentStart = time.Minute
 	logDirSlowProbes  = 6
-	logDirProbeName   = ".kavka-log-dir-probe"
-	// probeReadBytes is how much of a segment whose read failed each probe
-	// reads again, from the byte where the failed read began.
-	probeReadBytes = 1 << 20
+	logDirProbeName   = commitlog.ProbeFileName
 	// maxProbeReads bounds the failed reads a probe repeats (the first
 	// ones: each log goes offline once).
 	maxProbeReads = 16
@@ -174,7 +170,7 @@ func (s *Server) watchLogDir(ctx context.Context) error {
 			return nil
 		}
 		wait = every
-		if err := probeLogDir(s.opts.FS, s.cfg.DataDir, s.dir.failedReads()); err != nil {
+		if err := commitlog.ProbeDir(s.opts.FS, s.cfg.DataDir, s.dir.failedReads()); err != nil {
 			s.logger.Debug("log directory probe", "dir", s.cfg.DataDir, "err", err)
 			continue
 		}
@@ -198,10 +194,8 @@ func AwaitLogDir(ctx context.Context, fsys vfs.FS, dir string, cause error, ever
 		every = DefaultLogDirProbeInterval
 	}
 	var reads []commitlog.ReadError
-	if re := (*commitlog.ReadError)(nil); errors.As(cause, &re) {
-		reads = append(reads, *re)
-	} else if pe := (*fs.PathError)(nil); errors.As(cause, &pe) && pe.Op == "read" {
-		reads = append(reads, commitlog.ReadError{Path: pe.Path, Err: pe.Err})
+	if re, ok := commitlog.FailedRead(cause); ok {
+		reads = append(reads, re)
 	}
 	wait := logDirSlowProbes * every
 	logger.Error("log directory failed while loading the logs: not serving; probing it, then loading again",
@@ -212,7 +206,7 @@ func AwaitLogDir(ctx context.Context, fsys vfs.FS, dir string, cause error, ever
 			return err
 		}
 		wait = every
-		if err := probeLogDir(fsys, dir, reads); err != nil {
+		if err := commitlog.ProbeDir(fsys, dir, reads); err != nil {
 			logger.Debug("log directory probe", "dir", dir, "err", err)
 			continue
 		}
@@ -228,100 +222,6 @@ func isLogDirFailure(err error) bool {
 	var pe *fs.PathError
 	var errno syscall.Errno
 	return errors.As(err, &pe) || errors.As(err, &errno)
-}
-
-// probeLogDir checks what the logs need of dir: it creates a file in dir,
-// writes and fsyncs a page, reads it back, removes the file and fsyncs
-// dir; then it reads again, from each failed read in reads, up to
-// probeReadBytes of that segment. A disk that fails reads of old data may
-// still take new writes and serve them from the page cache, so only the
-// failed bytes themselves show that the logs can be recovered: a new
-// process reads them when it loads the logs, or on its first fetch. A
-// segment that is gone (deleted by retention) needs no read.
-func probeLogDir(fsys vfs.FS, dir string, reads []commitlog.ReadError) error {
-	name := fsys.PathJoin(dir, logDirProbeName)
-	f, err := fsys.Create(name)
-	if err != nil {
-		return fmt.Errorf("create probe: %w", err)
-	}
-	page := make([]byte, 4096)
-	for i := range page {
-		page[i] = byte(i*7 + 1)
-	}
-	_, werr := f.Write(page)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if err := errors.Join(werr, f.Close()); err != nil {
-		fsys.Remove(name)
-		return fmt.Errorf("write probe: %w", err)
-	}
-	rerr := readBack(fsys, name, page)
-	if err := fsys.Remove(name); err != nil {
-		return errors.Join(rerr, fmt.Errorf("remove probe: %w", err))
-	}
-	if rerr != nil {
-		return rerr
-	}
-	d, err := fsys.OpenDir(dir)
-	if err != nil {
-		return fmt.Errorf("open dir: %w", err)
-	}
-	if err := errors.Join(d.Sync(), d.Close()); err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	for _, re := range reads {
-		if err := probeRead(fsys, re); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readBack reads the probe file name and checks that it holds want.
-func readBack(fsys vfs.FS, name string, want []byte) error {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return fmt.Errorf("open probe: %w", err)
-	}
-	defer f.Close()
-	got := make([]byte, len(want))
-	if n, err := f.ReadAt(got, 0); n < len(want) {
-		return fmt.Errorf("read probe: %d of %d bytes: %w", n, len(want), err)
-	}
-	if !bytes.Equal(got, want) {
-		return errors.New("read probe: the bytes read back differ from those written")
-	}
-	return nil
-}
-
-// probeRead reads again up to probeReadBytes of the file of re, from re.Off
-// (from the last probeReadBytes when the file is shorter now).
-func probeRead(fsys vfs.FS, re commitlog.ReadError) error {
-	f, err := fsys.Open(re.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open %s again: %w", re.Path, err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return fmt.Errorf("size of %s: %w", re.Path, err)
-	}
-	off := re.Off
-	if off+probeReadBytes > size {
-		off = max(0, min(off, size-probeReadBytes))
-	}
-	n := min(size-off, probeReadBytes)
-	if n <= 0 {
-		return nil
-	}
-	if got, err := f.ReadAt(make([]byte, n), off); int64(got) < n {
-		return fmt.Errorf("read %s again at byte %d: %w", re.Path, off, err)
-	}
-	return nil
 }
 
 // Reexec replaces the process with a new run of the same executable, with
