@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,22 +99,26 @@ func TestClusterTxnOffsetCommitRemoteTxnCoordinator(t *testing.T) {
 	if copied != 5 {
 		t.Fatalf("copied %d records, want 5", copied)
 	}
-	offs, err := adm.FetchOffsets(ctx, groupID)
-	must(t, err)
-	if o, _ := offs.Lookup("in", 0); o.At != 5 {
-		t.Fatalf("committed offset of in-0 = %d (%v), want 5", o.At, o.Err)
-	}
+	// EndTxn answers before the markers are written: the offsets and
+	// CompleteCommit follow.
+	c.waitFor(30*time.Second, "committed offset 5 of in-0", func() bool {
+		offs, err := adm.FetchOffsets(ctx, groupID)
+		o, _ := offs.Lookup("in", 0)
+		return err == nil && o.At == 5
+	})
+	var d kadm.DescribedTransaction
+	c.waitFor(30*time.Second, "transaction CompleteCommit", func() bool {
+		txns, err := adm.DescribeTransactions(ctx, txnID)
+		if err != nil {
+			return false
+		}
+		d, err = txns.On(txnID, nil)
+		return err == nil && d.State == "CompleteCommit"
+	})
 
 	// Outside a transaction the group coordinator refuses the producer's
 	// offsets: its transaction coordinator says the group's partition is
 	// not in an ongoing transaction.
-	txns, err := adm.DescribeTransactions(ctx, txnID)
-	must(t, err)
-	d, err := txns.On(txnID, nil)
-	must(t, err)
-	if d.State != "CompleteCommit" {
-		t.Fatalf("transaction %s: state %s, want CompleteCommit", txnID, d.State)
-	}
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.Version = 3
 	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, groupID, d.ProducerID, d.ProducerEpoch
@@ -146,43 +151,65 @@ func txnIDAwayFrom(ctx context.Context, t *testing.T, adm *kadm.Client, node int
 	return "", -1
 }
 
-// verifyGate holds the answer to one AddPartitionsToTxn VerifyOnly request
-// of a transactional id (the group coordinator verifying a
-// TxnOffsetCommit) after it came back, until released.
-type verifyGate struct {
-	txnID    string
-	held     chan struct{} // closed once the answer is held
-	release  chan struct{}
-	armed    atomic.Bool
-	verified atomic.Bool // the held answer verified the transaction
+// requestGate holds the inter-broker requests that match (match is called
+// for each) until released; later ones pass.
+type requestGate struct {
+	match func(kmsg.Request) bool
+	// afterSend holds the answer of a served request instead of the
+	// request; ignoreCtx holds past the request's context (the release or
+	// a minute ends it).
+	afterSend, ignoreCtx bool
+
+	held    chan struct{} // closed when the first request is held
+	release chan struct{}
+	once    sync.Once
+	expired atomic.Int32  // holds ended by the request's context
+	resp    kmsg.Response // the first held answer (afterSend), set before held is closed
+	err     error
 }
 
-func (g *verifyGate) wrap(b handler.BrokerClient) handler.BrokerClient {
+func newRequestGate(match func(kmsg.Request) bool) *requestGate {
+	return &requestGate{match: match, held: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *requestGate) wrap(b handler.BrokerClient) handler.BrokerClient {
 	return gatedBrokers{b, g}
+}
+
+func (g *requestGate) hold(ctx context.Context, resp kmsg.Response, err error) {
+	g.once.Do(func() {
+		g.resp, g.err = resp, err
+		close(g.held)
+	})
+	done := ctx.Done()
+	if g.ignoreCtx {
+		done = nil
+	}
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	select {
+	case <-g.release:
+	case <-done:
+		g.expired.Add(1)
+	case <-t.C:
+	}
 }
 
 type gatedBrokers struct {
 	handler.BrokerClient
-	g *verifyGate
+	g *requestGate
 }
 
 func (b gatedBrokers) Request(ctx context.Context, node int32, req kmsg.Request, resp kmsg.Response) error {
+	if !b.g.match(req) {
+		return b.BrokerClient.Request(ctx, node, req, resp)
+	}
+	if !b.g.afterSend {
+		b.g.hold(ctx, nil, nil)
+		return b.BrokerClient.Request(ctx, node, req, resp)
+	}
 	err := b.BrokerClient.Request(ctx, node, req, resp)
-	r, ok := req.(*kmsg.AddPartitionsToTxnRequest)
-	if !ok || len(r.Transactions) != 1 || !r.Transactions[0].VerifyOnly || r.Transactions[0].TransactionalID != b.g.txnID ||
-		!b.g.armed.CompareAndSwap(true, false) {
-		return err
-	}
-	ar := resp.(*kmsg.AddPartitionsToTxnResponse)
-	b.g.verified.Store(err == nil && ar.ErrorCode == 0 && len(ar.Transactions) == 1 &&
-		ar.Transactions[0].Topics[0].Partitions[0].ErrorCode == 0)
-	close(b.g.held)
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case <-b.g.release:
-	case <-t.C:
-	}
+	b.g.hold(ctx, resp, err)
 	return err
 }
 
@@ -195,7 +222,17 @@ func (b gatedBrokers) Request(ctx context.Context, node int32, req kmsg.Request,
 // offsets pending, and the partition unstable, until the producer's next
 // marker there (internal/txn/DESIGN.md).
 func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
-	gate := &verifyGate{held: make(chan struct{}), release: make(chan struct{})}
+	// Holds the answer to the group coordinator's AddPartitionsToTxn
+	// VerifyOnly request for the TxnOffsetCommit, once armed.
+	var armed atomic.Bool
+	var txnID string
+	gate := newRequestGate(func(req kmsg.Request) bool {
+		r, ok := req.(*kmsg.AddPartitionsToTxnRequest)
+		// armed is read first: txnID is set before it is armed.
+		return ok && armed.Load() && len(r.Transactions) == 1 && r.Transactions[0].VerifyOnly &&
+			r.Transactions[0].TransactionalID == txnID && armed.CompareAndSwap(true, false)
+	})
+	gate.afterSend, gate.ignoreCtx = true, true
 	c := newTestCluster(t, 3, 0, func(o *Options) { o.wrapBrokers = gate.wrap })
 	c.waitLive(1, 2, 3)
 	adm := c.admin(1)
@@ -208,7 +245,6 @@ func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
 		t.Fatalf("find group coordinator: %v", gc.Err)
 	}
 	txnID, tc := txnIDAwayFrom(ctx, t, adm, gc.NodeID)
-	gate.txnID = txnID
 	var seeds []string
 	for id := int32(1); id <= 3; id++ {
 		seeds = append(seeds, c.nodes[id].Addr().String())
@@ -235,7 +271,7 @@ func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
 	}
 
 	// The TxnOffsetCommit, held after its verification.
-	gate.armed.Store(true)
+	armed.Store(true)
 	type result struct {
 		code int16
 		err  error
@@ -266,8 +302,9 @@ func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("TxnOffsetCommit never verified")
 	}
-	if !gate.verified.Load() {
-		t.Fatal("the held verification did not verify the transaction")
+	if vr, ok := gate.resp.(*kmsg.AddPartitionsToTxnResponse); gate.err != nil || !ok || vr.ErrorCode != 0 ||
+		len(vr.Transactions) != 1 || vr.Transactions[0].Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("the held verification did not verify the transaction: %+v, %v", gate.resp, gate.err)
 	}
 
 	// The producer ends its transaction meanwhile; its marker reaches the
@@ -328,5 +365,134 @@ func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
 	}
 	if code != 0 || offset != -1 {
 		t.Errorf("OffsetFetch RequireStable of in-0 = offset %d, %v; want -1 and no error (offsets left pending)", offset, kerr.ErrorForCode(code))
+	}
+}
+
+// TestClusterEndTxnAnswersBeforeMarkers: EndTxn answers once PrepareCommit
+// is durable, while the marker to another broker's partition is held (its
+// leader unreachable), as Kafka's does; the producer's next transaction
+// gets CONCURRENT_TRANSACTIONS until the marker is written, then starts.
+// Before, EndTxn waited for the markers (up to 30 s): the held marker
+// request ran out its context before EndTxn answered.
+func TestClusterEndTxnAnswersBeforeMarkers(t *testing.T) {
+	var pid atomic.Int64
+	pid.Store(-2)
+	gate := newRequestGate(func(req kmsg.Request) bool {
+		r, ok := req.(*kmsg.WriteTxnMarkersRequest)
+		return ok && len(r.Markers) > 0 && r.Markers[0].ProducerID == pid.Load()
+	})
+	c := newTestCluster(t, 3, 0, func(o *Options) { o.wrapBrokers = gate.wrap })
+	c.waitLive(1, 2, 3)
+	adm := c.admin(1)
+	clusterCreate(t, adm, "out", 3, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	txnID, tc := txnIDAwayFrom(ctx, t, adm, -1)
+	// A partition another broker leads: its marker goes out as
+	// WriteTxnMarkers, which the gate holds.
+	part := int32(-1)
+	c.waitFor(30*time.Second, "a partition of out led away from the transaction coordinator", func() bool {
+		td, err := adm.ListTopics(ctx, "out")
+		if err != nil {
+			return false
+		}
+		for _, p := range td["out"].Partitions {
+			if p.Leader >= 0 && p.Leader != tc {
+				part = p.Partition
+				return true
+			}
+		}
+		return false
+	})
+	var seeds []string
+	for id := int32(1); id <= 3; id++ {
+		seeds = append(seeds, c.nodes[id].Addr().String())
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("out"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(time.Minute))
+	must(t, err)
+	defer prod.Close()
+	must(t, prod.BeginTransaction())
+	must(t, prod.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte("v")}).FirstErr())
+	id, epoch, err := prod.ProducerID(ctx)
+	must(t, err)
+	pid.Store(id)
+
+	must(t, prod.EndTransaction(ctx, kgo.TryCommit))
+	if n := gate.expired.Load(); n != 0 {
+		t.Fatalf("EndTxn answered after %d marker request(s) to out-%d ran out their context: it waited for the markers", n, part)
+	}
+	select {
+	case <-gate.held:
+	case <-ctx.Done():
+		t.Fatal("the marker was never sent")
+	}
+	describe := func() string {
+		txns, err := adm.DescribeTransactions(ctx, txnID)
+		if err != nil {
+			return err.Error()
+		}
+		d, err := txns.On(txnID, nil)
+		if err != nil {
+			return err.Error()
+		}
+		return d.State
+	}
+	if s := describe(); s != "PrepareCommit" {
+		t.Fatalf("transaction with its marker held: %s, want PrepareCommit", s)
+	}
+	txnBroker := prod.Broker(int(tc))
+	addNext := func() int16 {
+		// kgo sends the newest version, v4: one batched transaction.
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
+		tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch = txnID, id, epoch
+		rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+		rt.Topic, rt.Partitions = "out", []int32{part}
+		tr.Topics = append(tr.Topics, rt)
+		req.Transactions = append(req.Transactions, tr)
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = txnID, id, epoch // v0-3
+		rt3 := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt3.Topic, rt3.Partitions = "out", []int32{part}
+		req.Topics = append(req.Topics, rt3)
+		resp, err := req.RequestWith(ctx, txnBroker)
+		if err != nil {
+			return kerr.UnknownServerError.Code
+		}
+		if resp.ErrorCode != 0 {
+			return resp.ErrorCode
+		}
+		for _, tx := range resp.Transactions {
+			return tx.Topics[0].Partitions[0].ErrorCode
+		}
+		for _, t := range resp.Topics {
+			return t.Partitions[0].ErrorCode
+		}
+		return kerr.UnknownServerError.Code
+	}
+	if code := addNext(); code != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("next transaction while the marker is held: %v, want CONCURRENT_TRANSACTIONS", kerr.ErrorForCode(code))
+	}
+
+	close(gate.release)
+	c.waitFor(30*time.Second, "the next transaction starts once the marker is written", func() bool {
+		return addNext() == 0
+	})
+	if s := describe(); s != "Ongoing" {
+		t.Errorf("next transaction: %s, want Ongoing", s)
+	}
+	// The committed record is visible to read_committed.
+	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"out": {part: kgo.NewOffset().AtStart()}}))
+	must(t, err)
+	defer cons.Close()
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer fcancel()
+	var got []string
+	for len(got) == 0 && fctx.Err() == nil {
+		cons.PollFetches(fctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != 1 || got[0] != "v" {
+		t.Errorf("read_committed out-%d = %q, want [v]", part, got)
 	}
 }

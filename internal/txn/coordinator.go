@@ -77,6 +77,13 @@ type Coordinator struct {
 
 	mu         sync.Mutex
 	lastExpiry time.Time // guarded by mu: the last look for idle transactional ids
+
+	// runMu guards runCtx: Run's context while Run runs, nil otherwise.
+	// EndTxn starts a marker writer (completeAsync) only while it is set;
+	// Run clears it, then joins the writers (writers).
+	runMu   sync.Mutex
+	runCtx  context.Context
+	writers sync.WaitGroup
 }
 
 // New returns a coordinator. It starts nothing: Run drives timeouts and
@@ -344,6 +351,17 @@ func (c *Coordinator) InitProducerID(ctx context.Context, req InitRequest) (int6
 // Prepare record is durable the outcome is decided: a failure to complete
 // is retried by Tick and does not fail the call. The shard must be locked.
 func (s *shard) endLocked(ctx context.Context, t *txnMeta, commit, bump bool) error {
+	if err := s.prepareLocked(ctx, t, commit, bump); err != nil {
+		return err
+	}
+	s.completeLocked(context.WithoutCancel(ctx), t)
+	return nil
+}
+
+// prepareLocked writes PrepareCommit/PrepareAbort for t (with a bumped
+// epoch when fencing) and returns once it is durable: the outcome is
+// decided. The shard must be locked.
+func (s *shard) prepareLocked(ctx context.Context, t *txnMeta, commit, bump bool) error {
 	now := s.c.clock.Now()
 	nt := *t
 	nt.state = PrepareAbort
@@ -355,18 +373,13 @@ func (s *shard) endLocked(ctx context.Context, t *txnMeta, commit, bump bool) er
 	}
 	nt.lastUpdate = now
 	parts := t.sortedPartitions()
-	err := s.transition(ctx, t, txnRecord(&nt, nt.state, parts, t.start, now), func() { *t = nt })
-	if err != nil {
-		return err
-	}
-	s.completeLocked(ctx, t)
-	return nil
+	return s.transition(ctx, t, txnRecord(&nt, nt.state, parts, t.start, now), func() { *t = nt })
 }
 
 // completeLocked writes the markers and pending offsets of a transaction
 // in a Prepare state and then its Complete state. It reports whether the
-// transaction completed. The shard must be locked; it is unlocked
-// meanwhile.
+// transaction completed. ctx bounds the marker writes (at most
+// durableWait). The shard must be locked; it is unlocked meanwhile.
 func (s *shard) completeLocked(ctx context.Context, t *txnMeta) bool {
 	commit := t.state == PrepareCommit
 	if !commit && t.state != PrepareAbort {
@@ -402,9 +415,10 @@ func (s *shard) completeLocked(ctx context.Context, t *txnMeta) bool {
 	return true
 }
 
-// writeMarkers writes the markers, retrying failed partitions a few times.
+// writeMarkers writes the markers, retrying failed partitions a few times
+// for at most durableWait or until ctx is done.
 func (c *Coordinator) writeMarkers(ctx context.Context, req MarkerRequest) bool {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), durableWait)
+	wctx, cancel := context.WithTimeout(ctx, durableWait)
 	defer cancel()
 	left := req.Partitions
 	for attempt := 0; len(left) > 0; attempt++ {
@@ -595,7 +609,13 @@ func (c *Coordinator) CommitVerifiedOffsets(ctx context.Context, req TxnCommitRe
 }
 
 // EndTxn commits or aborts the producer's transaction. It returns once the
-// decision is durable; the markers are normally written before it returns.
+// decision (PrepareCommit/PrepareAbort) is durable, as Kafka's
+// TransactionCoordinator.endTransaction does: the markers are written
+// afterwards, by a writer Run owns (completeAsync), or by Tick when Run is
+// not running or the writer failed. Until Complete* is durable the
+// producer's next AddPartitions, AddOffsets, InitProducerID and EndTxn get
+// ErrConcurrentTransactions, and read_committed consumers wait for the
+// last stable offset.
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
 	s, t, err := c.lockedProducer(ctx, id, pid, epoch)
 	if err != nil {
@@ -604,7 +624,11 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	defer s.Unlock()
 	switch {
 	case t.state == Ongoing:
-		return s.endLocked(ctx, t, commit, false)
+		if err := s.prepareLocked(ctx, t, commit, false); err != nil {
+			return err
+		}
+		c.completeAsync(s, id)
+		return nil
 	case t.state == CompleteCommit && commit, t.state == CompleteAbort && !commit:
 		return nil // a retry
 	case t.state == PrepareCommit && commit, t.state == PrepareAbort && !commit:
@@ -613,6 +637,31 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 		return ErrProducerFenced
 	}
 	return fmt.Errorf("%w: end (commit=%v) in state %s", ErrInvalidTxnState, commit, t.state)
+}
+
+// completeAsync starts a writer of the markers of transaction id, which is
+// in a Prepare state (Kafka's TransactionMarkerChannelManager), if Run is
+// running; otherwise Tick completes it. Writers are bounded by the
+// transactions in a Prepare state (one writer each: completing). The
+// shard must be locked (the writer waits for it).
+func (c *Coordinator) completeAsync(s *shard, id string) {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	ctx := c.runCtx
+	if ctx == nil {
+		return
+	}
+	c.writers.Add(1)
+	go func() {
+		defer c.writers.Done()
+		s.Lock()
+		defer s.Unlock()
+		t := s.txns[id] // nil, or another txnMeta after a reload
+		if s.Log() == nil || t == nil || t.pending || t.completing {
+			return
+		}
+		s.completeLocked(ctx, t)
+	}()
 }
 
 // Tick completes transactions whose markers are not written (after a
@@ -689,7 +738,9 @@ type Local interface {
 // Run loads the partitions of __transaction_state this broker has (as
 // Kafka loads the partitions it leads), so that transactions a crash left
 // in a Prepare state are completed and open ones time out even if their
-// producer never returns; then it calls Tick until ctx is done.
+// producer never returns; then it calls Tick until ctx is done. While it
+// runs, EndTxn hands the markers to writers it owns; it waits for them
+// before returning.
 func (c *Coordinator) Run(ctx context.Context) error {
 	if l, ok := c.storage.(Local); ok {
 		for _, p := range l.LocalPartitions() {
@@ -698,7 +749,14 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			}
 		}
 	}
+	c.runMu.Lock()
+	c.runCtx = ctx
+	c.runMu.Unlock()
 	coordinator.Every(ctx, min(c.cfg.AbortCheckInterval, time.Second), c.Tick)
+	c.runMu.Lock()
+	c.runCtx = nil
+	c.runMu.Unlock()
+	c.writers.Wait()
 	return nil
 }
 

@@ -175,6 +175,15 @@ func TestTransactionLifecycle(t *testing.T) {
 		t.Fatal("offsets visible before commit")
 	}
 	f("commit", h.c.EndTxn(ctx, "tx", pid, ep, true), nil)
+	// EndTxn answers once PrepareCommit is durable; the markers follow
+	// (here at the Tick: Run is not running) and the producer waits.
+	if d, _, _ := h.c.Describe(ctx, "tx"); d.State != PrepareCommit || len(h.markers.got) != 0 || len(h.offsets.committed) != 0 {
+		t.Fatalf("after EndTxn: state %s, markers %+v, offsets %v; want PrepareCommit and nothing written", d.State, h.markers.got, h.offsets.committed)
+	}
+	f("next txn before the markers", h.c.AddPartitions(ctx, "tx", pid, ep, []TopicPartition{tp}), ErrConcurrentTransactions)
+	f("commit retry before the markers", h.c.EndTxn(ctx, "tx", pid, ep, true), ErrConcurrentTransactions)
+	f("abort before the markers", h.c.EndTxn(ctx, "tx", pid, ep, false), ErrInvalidTxnState)
+	h.c.Tick(ctx)
 	if got := h.offsets.committed["g"][TopicPartition{"in", 0}].Offset; got != 42 {
 		t.Fatalf("committed offset = %d, want 42", got)
 	}

@@ -185,6 +185,21 @@ func row31(t *testing.T, b *broker) {
 	if c := b.roundTrip(t, end).(*kmsg.EndTxnResponse).ErrorCode; c != 0 {
 		t.Fatalf("end txn: %v", kerr.ErrorForCode(c))
 	}
+	// EndTxn answers before the markers are written (as Kafka's): the
+	// transaction has ended once it is CompleteCommit.
+	for i := 0; ; i++ {
+		d := kmsg.NewPtrDescribeTransactionsRequest()
+		d.SetVersion(0)
+		d.TransactionalIDs = []string{txnID}
+		r := b.roundTrip(t, d).(*kmsg.DescribeTransactionsResponse)
+		if len(r.TransactionStates) == 1 && r.TransactionStates[0].State == "CompleteCommit" {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("transaction not CompleteCommit after EndTxn: %+v", r.TransactionStates)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	before = b.leo(t, "txn", 0)
 	if c := send(1); c != kerr.InvalidTxnState.Code {
 		t.Errorf("late batch of an ended transaction: error %d (%v), want INVALID_TXN_STATE", c, kerr.ErrorForCode(c))

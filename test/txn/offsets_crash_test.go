@@ -157,6 +157,14 @@ func TestTxnOffsetCommitSurvivesKill(t *testing.T) {
 	r.init()
 	check := func(step string, want int64, wantStableCode int16) {
 		t.Helper()
+		// EndTxn answers before its markers are written (as Kafka's): a
+		// stable fetch tells when the offsets are applied.
+		for i := 0; wantStableCode == 0 && i < 200; i++ {
+			if _, code := fetchOffset(t, r, "g", true); code == 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		if got, code := fetchOffset(t, r, "g", false); got != want || code != 0 {
 			t.Fatalf("%s: offset %d (code %d), want %d", step, got, code, want)
 		}
