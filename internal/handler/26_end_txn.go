@@ -15,10 +15,10 @@ import (
 //	v4: TRANSACTION_ABORTABLE, v5: epoch bump per transaction (KIP-890
 //	    part 2) — not advertised
 //
-// Answers once the decision (PrepareCommit/PrepareAbort) is durable, as
-// Kafka does; the coordinator writes the markers afterwards, and the
-// producer's next transactional request gets CONCURRENT_TRANSACTIONS until
-// they are written (Complete*).
+// Answers once the decision (PrepareCommit/PrepareAbort) is durable and
+// the markers are written, or at most 500 ms after the decision (Kafka
+// answers at once; docs/adr/0010): the producer's next transactional request
+// gets CONCURRENT_TRANSACTIONS until they are written (Complete*).
 func (h *Handlers) endTxn(ctx context.Context, _ *RequestContext, req *kmsg.EndTxnRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	c, err := h.txnCoordinator()

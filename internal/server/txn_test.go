@@ -370,10 +370,11 @@ func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
 
 // TestClusterEndTxnAnswersBeforeMarkers: EndTxn answers once PrepareCommit
 // is durable, while the marker to another broker's partition is held (its
-// leader unreachable), as Kafka's does; the producer's next transaction
-// gets CONCURRENT_TRANSACTIONS until the marker is written, then starts.
-// Before, EndTxn waited for the markers (up to 30 s): the held marker
-// request ran out its context before EndTxn answered.
+// leader unreachable), as Kafka's does (after txn.Config.EndTxnMarkerWait,
+// ADR 0010); the producer's next transaction gets CONCURRENT_TRANSACTIONS
+// until the marker is written, then starts. Before, EndTxn waited for the
+// markers (up to 30 s): the held marker request ran out its context before
+// EndTxn answered.
 func TestClusterEndTxnAnswersBeforeMarkers(t *testing.T) {
 	var pid atomic.Int64
 	pid.Store(-2)

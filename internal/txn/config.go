@@ -52,6 +52,14 @@ type Config struct {
 	// MarkerRetries bounds the attempts to write markers within one request;
 	// the ticker retries later. Default 3.
 	MarkerRetries int
+	// EndTxnMarkerWait is how long EndTxn, once PrepareCommit/PrepareAbort
+	// is durable, waits for its markers before answering anyway (Kavka's;
+	// Kafka answers at once, docs/adr/0010-endtxn-marker-wait.md): markers
+	// normally land within milliseconds, and a producer that starts its
+	// next transaction before they do gets CONCURRENT_TRANSACTIONS and
+	// backs off (20 ms in kgo and the Java client). Default 500 ms;
+	// negative: answer at once.
+	EndTxnMarkerWait time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -88,6 +96,9 @@ func (c *Config) validate() error {
 	}
 	if c.MarkerRetries == 0 {
 		c.MarkerRetries = 3
+	}
+	if c.EndTxnMarkerWait == 0 {
+		c.EndTxnMarkerWait = 500 * time.Millisecond
 	}
 	if c.NumPartitions < 1 || c.OffsetsPartitions < 1 || c.MaxTimeout < time.Millisecond || c.AbortCheckInterval < time.Millisecond {
 		return fmt.Errorf("txn config: partitions %d, offsets partitions %d, max timeout %v, abort check %v",

@@ -608,27 +608,45 @@ func (c *Coordinator) CommitVerifiedOffsets(ctx context.Context, req TxnCommitRe
 	return c.offsets.CommitTxnOffsets(ctx, req)
 }
 
-// EndTxn commits or aborts the producer's transaction. It returns once the
-// decision (PrepareCommit/PrepareAbort) is durable, as Kafka's
-// TransactionCoordinator.endTransaction does: the markers are written
-// afterwards, by a writer Run owns (completeAsync), or by Tick when Run is
-// not running or the writer failed. Until Complete* is durable the
-// producer's next AddPartitions, AddOffsets, InitProducerID and EndTxn get
-// ErrConcurrentTransactions, and read_committed consumers wait for the
-// last stable offset.
+// EndTxn commits or aborts the producer's transaction. Once the decision
+// (PrepareCommit/PrepareAbort) is durable the markers are written by a
+// writer Run owns (completeAsync; by Tick when Run is not running or the
+// writer failed), as Kafka's TransactionMarkerChannelManager does, and
+// EndTxn answers when they are written or after Config.EndTxnMarkerWait,
+// whichever comes first (Kafka answers at once; docs/adr/0010). Until
+// Complete* is durable the producer's next AddPartitions, AddOffsets,
+// InitProducerID and EndTxn get ErrConcurrentTransactions, and
+// read_committed consumers wait for the last stable offset.
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
 	s, t, err := c.lockedProducer(ctx, id, pid, epoch)
 	if err != nil {
 		return err
 	}
-	defer s.Unlock()
-	switch {
-	case t.state == Ongoing:
-		if err := s.prepareLocked(ctx, t, commit, false); err != nil {
-			return err
+	if t.state != Ongoing {
+		defer s.Unlock()
+		return endTxnAgain(t, commit)
+	}
+	if err := s.prepareLocked(ctx, t, commit, false); err != nil {
+		s.Unlock()
+		return err
+	}
+	done := c.completeAsync(s, id)
+	s.Unlock()
+	if done != nil && c.cfg.EndTxnMarkerWait > 0 {
+		tm := time.NewTimer(c.cfg.EndTxnMarkerWait)
+		select {
+		case <-done:
+		case <-tm.C:
+		case <-ctx.Done():
 		}
-		c.completeAsync(s, id)
-		return nil
+		tm.Stop()
+	}
+	return nil
+}
+
+// endTxnAgain answers an EndTxn for a transaction that is not Ongoing.
+func endTxnAgain(t *txnMeta, commit bool) error {
+	switch {
 	case t.state == CompleteCommit && commit, t.state == CompleteAbort && !commit:
 		return nil // a retry
 	case t.state == PrepareCommit && commit, t.state == PrepareAbort && !commit:
@@ -641,19 +659,22 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 
 // completeAsync starts a writer of the markers of transaction id, which is
 // in a Prepare state (Kafka's TransactionMarkerChannelManager), if Run is
-// running; otherwise Tick completes it. Writers are bounded by the
+// running, and returns a channel closed when the writer is done (nil
+// without Run: Tick completes the transaction). Writers are bounded by the
 // transactions in a Prepare state (one writer each: completing). The
 // shard must be locked (the writer waits for it).
-func (c *Coordinator) completeAsync(s *shard, id string) {
+func (c *Coordinator) completeAsync(s *shard, id string) <-chan struct{} {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
 	ctx := c.runCtx
 	if ctx == nil {
-		return
+		return nil
 	}
+	done := make(chan struct{})
 	c.writers.Add(1)
 	go func() {
 		defer c.writers.Done()
+		defer close(done)
 		s.Lock()
 		defer s.Unlock()
 		t := s.txns[id] // nil, or another txnMeta after a reload
@@ -662,6 +683,7 @@ func (c *Coordinator) completeAsync(s *shard, id string) {
 		}
 		s.completeLocked(ctx, t)
 	}()
+	return done
 }
 
 // Tick completes transactions whose markers are not written (after a
