@@ -1,10 +1,13 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/kavka-io/kavka/internal/commitlog"
 )
 
 // The nemeses: each seed draws a chaos level and a schedule of faults,
@@ -124,12 +127,14 @@ func (s *Sim) nemesis() {
 	case "reassign":
 		s.reassign()
 	case "disk-fail":
-		// The log directory's writes fail for d: the next log write or
-		// fsync takes the log, so the directory, offline.
+		// The log directory fails for d: its writes (the next log write
+		// or fsync takes the log, so the directory, offline), or, one
+		// time in three, the reads of its segments (a leader's next read
+		// for a fetch or a client does).
 		if !n.diskFault {
 			d := s.dur(500*time.Millisecond, 5*time.Second)
-			s.failDisk(n)
-			s.logf("disk of %d fails (%v) for %v", n.id, n.diskErr, d)
+			s.failDisk(n, s.rng.IntN(3) == 0)
+			s.logf("disk of %d fails (%s) for %v", n.id, diskFaultName(n), d)
 			gen := n.diskGen
 			s.after(d, nil, func() {
 				if n.diskGen == gen {
@@ -152,26 +157,69 @@ func (s *Sim) crashFor(n *node, d time.Duration) {
 	s.after(d, nil, func() { s.restart(n) })
 }
 
+// restart starts n again, unless it is up or waits for its log directory
+// (awaitLogDir starts it).
 func (s *Sim) restart(n *node) {
-	if n.up {
+	if n.up || n.awaiting {
 		return
 	}
-	if n.diskFault {
-		// The broker cannot open its logs: its supervisor tries again.
-		s.after(200*time.Millisecond, nil, func() { s.restart(n) })
-		return
-	}
-	if err := s.start(n); err != nil {
+	err := s.start(n)
+	switch {
+	case errors.Is(err, errLogDirFailed):
+		s.awaitLogDir(n, err)
+	case err != nil:
 		s.fail("restart %d: %v", n.id, err)
 	}
 }
 
-// failDisk makes n's log directory fail (EIO or ENOSPC) until
-// liftDiskFault; each fault has its own generation, so that an earlier
-// fault's timer does not lift it.
-func (s *Sim) failDisk(n *node) {
+// awaitLogDir is `kavka serve` after New failed with ErrLogDirFailed
+// (server: AwaitLogDir): the process stays down, registers nothing and
+// serves nothing; it probes the directory, repeating the read that failed
+// (if the error names one), first after logDirSlowProbes intervals and then
+// every interval, and starts again once a probe passes.
+func (s *Sim) awaitLogDir(n *node, cause error) {
+	n.awaiting = true
+	s.Stats.LoadWaits++
+	var reads []commitlog.ReadError
+	if re, ok := commitlog.FailedRead(cause); ok {
+		reads = append(reads, re)
+	}
+	s.logf("node %d: %v; probing", n.id, cause)
+	life := n.life
+	var probe func()
+	probe = func() {
+		if n.life != life || n.up {
+			s.fail("BUG: sim: node %d started while it waited for its log directory", n.id)
+			return
+		}
+		if err := commitlog.ProbeDir(s.diskView(n), dataDir, reads); err != nil {
+			s.after(logDirProbeInterval, nil, probe)
+			return
+		}
+		n.awaiting = false
+		s.logf("node %d: log directory readable and writable again: loading the logs", n.id)
+		s.restart(n)
+	}
+	s.after(logDirSlowProbes*logDirProbeInterval, nil, probe)
+}
+
+// failDisk makes n's log directory fail until liftDiskFault: the reads of
+// its segments (EIO), or else its writes (EIO or ENOSPC). Each fault has
+// its own generation, so that an earlier fault's timer does not lift it.
+func (s *Sim) failDisk(n *node, reads bool) {
 	n.diskGen++
-	n.diskFault, n.diskErr = true, []error{syscall.EIO, syscall.ENOSPC}[s.rng.IntN(2)]
+	n.diskFault, n.diskReads, n.diskErr = true, reads, syscall.EIO
+	if !reads {
+		n.diskErr = []error{syscall.EIO, syscall.ENOSPC}[s.rng.IntN(2)]
+	}
+}
+
+// diskFaultName describes n's disk fault for the trace.
+func diskFaultName(n *node) string {
+	if n.diskReads {
+		return fmt.Sprintf("reads: %v", n.diskErr)
+	}
+	return fmt.Sprintf("writes: %v", n.diskErr)
 }
 
 func (s *Sim) liftDiskFault(n *node) {

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -50,11 +53,19 @@ type node struct {
 	inc      *incarnation
 	next     int // the voter a broker without a known leader asks next
 
-	// diskFault: the log directory's writes fail (ENOSPC or EIO, diskErr)
-	// until the fault is lifted; the metadata log is not affected.
+	// diskFault: the log directory fails until the fault is lifted; the
+	// metadata log is not affected. With diskReads the reads of the
+	// segment files fail (EIO) while writes work, as on a disk with
+	// unreadable sectors (chaos F13d); otherwise writes, fsyncs and creates
+	// fail with diskErr (ENOSPC or EIO).
 	diskFault bool
+	diskReads bool
 	diskErr   error
 	diskGen   int
+	// awaiting: the last start failed to load the logs on the failed disk;
+	// the node stays down and probes until it may load them again
+	// (awaitLogDir).
+	awaiting bool
 }
 
 // tp names a partition.
@@ -87,11 +98,15 @@ type incarnation struct {
 
 	// The log directory (server: logDirState): fs is the node's disk seen
 	// through the fault injector, used by the partition logs; dirOffline is
-	// set by the first log that goes offline; hbSleep is the broker loop's
-	// sleep, cut short to report it at once.
+	// set by the first log that goes offline; reads are the failed reads of
+	// segments the probe repeats; hbSleep is the broker loop's sleep, cut
+	// short to report it at once. loading: the logs are being loaded, no
+	// loop runs yet.
 	fs         vfs.FS
 	dirOffline bool
 	offlineAt  time.Duration
+	reads      []commitlog.ReadError
+	loading    bool
 	// failoverChecked: checkLogDirFailover checked this failure once.
 	failoverChecked bool
 	hbSleep         hwWaiter
@@ -102,20 +117,28 @@ type hwWaiter struct {
 	w uint64
 }
 
+// errLogDirFailed: a start failed to load the logs on the failed disk
+// (server: ErrLogDirFailed).
+var errLogDirFailed = errors.New("sim: log directory failed while loading the logs")
+
 // start opens a node from its disk, as a restarted process does, and
-// starts its loops.
+// starts its loops. It loads the partition logs first (server: New's
+// commitlog.Manager.Load); when that fails on the failed disk, the node
+// stays down and start returns errLogDirFailed.
 func (s *Sim) start(n *node) error {
 	n.life++
 	n.up, n.paused, n.held = true, false, nil
 	inc := &incarnation{n: n, logs: map[tp]*commitlog.Log{}, tasks: map[uint64]*task{},
 		hwWait: map[tp][]hwWaiter{}, lastHW: map[tp]int64{}}
 	n.inc = inc
-	inc.fs = vfs.NewFaulty(n.fs, vfs.InjectorFunc(func(op vfs.Op, path string) vfs.Fault {
-		if !n.diskFault || op == vfs.OpRead || op == vfs.OpOpen || !strings.HasPrefix(path, dataDir+"/") || strings.HasPrefix(path, metaDir) {
-			return vfs.Fault{}
+	inc.fs = s.diskView(n)
+	if err := s.loadLogs(inc); err != nil {
+		n.up, n.inc = false, nil
+		if n.diskFault {
+			return fmt.Errorf("%w: node %d: %w", errLogDirFailed, n.id, err)
 		}
-		return vfs.Fault{Err: n.diskErr, Written: s.rng.IntN(1 << 16)}
-	}))
+		return fmt.Errorf("load the logs of node %d: %w", n.id, err)
+	}
 	meta, err := metadata.OpenReplicated(n.fs, dataDir, metadata.Options{ClusterID: "sim", Clock: n.clk, Rand: s.randReader(), Logger: quiet},
 		metadata.QuorumOptions{SessionTimeout: s.cfg.SessionTimeout, Ticks: n.clk})
 	if err != nil {
@@ -153,6 +176,57 @@ func (s *Sim) start(n *node) error {
 	s.spawn("broker loop", n, inc, func(t *task) result { s.brokerLoop(t, inc); return result{} }, nil)
 	s.spawn("fetcher", n, inc, func(t *task) result { s.fetchLoop(t, inc); return result{} }, nil)
 	s.spawn("alter sender", n, inc, func(t *task) result { s.alterLoop(t, inc); return result{} }, nil)
+	if inc.dirOffline { // a log went offline while loading (server: Run starts watchLogDir)
+		s.spawn("log dir probe", n, inc, func(t *task) result { s.watchLogDir(t, inc); return result{} }, nil)
+	}
+	return nil
+}
+
+// diskView is n's disk as the partition logs see it: through the injector
+// of its disk fault, which spares the metadata log, and the checker's
+// reads (checking).
+func (s *Sim) diskView(n *node) vfs.FS {
+	return vfs.NewFaulty(n.fs, vfs.InjectorFunc(func(op vfs.Op, path string) vfs.Fault {
+		if !n.diskFault || s.checking || !strings.HasPrefix(path, dataDir+"/") || strings.HasPrefix(path, metaDir) {
+			return vfs.Fault{}
+		}
+		if n.diskReads {
+			if op == vfs.OpRead && strings.HasSuffix(path, ".log") {
+				return vfs.Fault{Err: syscall.EIO}
+			}
+			return vfs.Fault{}
+		}
+		if op == vfs.OpRead || op == vfs.OpOpen {
+			return vfs.Fault{}
+		}
+		return vfs.Fault{Err: n.diskErr, Written: s.rng.IntN(1 << 16)}
+	}))
+}
+
+// loadLogs opens (and recovers) every partition log in the data
+// directory, as commitlog.Manager.Load does at a broker's start; on an
+// error it closes them again.
+func (s *Sim) loadLogs(inc *incarnation) error {
+	names, err := inc.n.fs.List(dataDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("list data dir: %w", err)
+	}
+	inc.loading = true
+	defer func() { inc.loading = false }()
+	for _, name := range names {
+		i := strings.LastIndexByte(name, '-')
+		part, perr := strconv.ParseInt(name[i+1:], 10, 32)
+		if i <= 0 || perr != nil || strings.HasPrefix(name, "__") {
+			continue // the metadata log, the probe's file, a log being deleted
+		}
+		if _, err := s.log(inc, tp{name[:i], int32(part)}); err != nil {
+			for _, k := range sortedTPs(inc.logs) {
+				_ = inc.logs[k].Close()
+			}
+			clear(inc.logs)
+			return err
+		}
+	}
 	return nil
 }
 
@@ -386,21 +460,38 @@ func (s *Sim) brokerLoop(t *task, inc *incarnation) {
 // the first offline log takes the directory offline; the broker loop
 // heartbeats at once and the probe loop starts.
 func (s *Sim) logOffline(inc *incarnation, l *commitlog.Log, err error) {
-	if inc.dirOffline || inc.n.inc != inc {
+	if inc.n.inc != inc {
+		return
+	}
+	if re := (*commitlog.ReadError)(nil); errors.As(err, &re) && len(inc.reads) < maxProbeReads {
+		inc.reads = append(inc.reads, *re)
+	}
+	if inc.dirOffline {
 		return
 	}
 	inc.dirOffline, inc.offlineAt = true, s.now
 	s.Stats.LogDirFailures++
 	s.logf("node %d: log directory offline after %s-%d: %v", inc.n.id, l.Topic(), l.Partition(), err)
+	if inc.loading {
+		return // start starts the probe once the loops run
+	}
 	if w := inc.hbSleep; w.t != nil {
 		s.wake(w.t, w.w, result{})
 	}
 	s.spawn("log dir probe", inc.n, inc, func(t *task) result { s.watchLogDir(t, inc); return result{} }, nil)
 }
 
-// logDirProbeInterval is Options.LogDirProbeInterval in the simulation
-// (the default is 5 s; runs are short).
-const logDirProbeInterval = time.Second
+const (
+	// logDirProbeInterval is Options.LogDirProbeInterval in the simulation
+	// (the default is 5 s; runs are short).
+	logDirProbeInterval = time.Second
+	// logDirSlowProbes: a failed load probes first after this many
+	// intervals (server: logDirSlowProbes).
+	logDirSlowProbes = 6
+	// maxProbeReads bounds the failed reads a probe repeats (server:
+	// maxProbeReads).
+	maxProbeReads = 16
+)
 
 // watchLogDir probes the failed directory until a probe succeeds, then
 // stops the broker gracefully and restarts it (server: watchLogDir,
@@ -411,43 +502,17 @@ func (s *Sim) watchLogDir(t *task, inc *incarnation) {
 		if s.sleep(logDirProbeInterval) != nil {
 			return
 		}
-		if err := probeLogDir(inc.fs, dataDir); err != nil {
+		if err := commitlog.ProbeDir(inc.fs, dataDir, inc.reads); err != nil {
 			continue
 		}
 		if inc.stopping {
 			return
 		}
 		inc.stopping = true
-		s.logf("node %d: log directory writable again: restarting", inc.n.id)
+		s.logf("node %d: log directory readable and writable again: restarting", inc.n.id)
 		s.controlledShutdown(t, inc, 50*time.Millisecond)
 		return
 	}
-}
-
-// probeLogDir is the server's probe: create a file in dir, write and fsync
-// a page, remove it, fsync dir.
-func probeLogDir(fsys vfs.FS, dir string) error {
-	name := fsys.PathJoin(dir, ".kavka-log-dir-probe")
-	f, err := fsys.Create(name)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(make([]byte, 4096))
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if err := errors.Join(werr, f.Close()); err != nil {
-		_ = fsys.Remove(name)
-		return err
-	}
-	if err := fsys.Remove(name); err != nil {
-		return err
-	}
-	d, err := fsys.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }
 
 // fetchLoop runs the follower fetches (server: replica.Manager.Run's

@@ -93,6 +93,9 @@ type Sim struct {
 	trace       []string
 	failure     string
 	Stats       Stats
+	// checking: a check reads production logs; the disk faults spare its
+	// reads, which must not take a log offline (diskView).
+	checking bool
 }
 
 // Stats are counters of one run, to see that a run did something.
@@ -104,6 +107,7 @@ type Stats struct {
 	IdempotentAcked                                    int // idempotent batches acknowledged
 	Duplicates                                         int // idempotent retries the log recognised (Duplicate)
 	FailoversChecked                                   int // log-dir failures checked against the failover bound
+	LoadWaits                                          int // starts that failed to load the logs and waited for the probe
 }
 
 // New builds a run of seed; nothing runs until Run.
@@ -225,8 +229,8 @@ func (s *Sim) calmDiskFailure() {
 		return
 	}
 	n := cands[s.rng.IntN(len(cands))]
-	s.failDisk(n)
-	s.logf("calm: disk of %d fails (%v)", n.id, n.diskErr)
+	s.failDisk(n, false)
+	s.logf("calm: disk of %d fails (%s)", n.id, diskFaultName(n))
 	s.scheduleWorkload(s.now + 10*time.Second)
 	if !s.runUntil(5*time.Second, func() bool { return n.inc != nil && n.inc.dirOffline }) {
 		s.fail("liveness: the failed disk of node %d took no log offline within 5s of writes", n.id)

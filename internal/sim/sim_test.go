@@ -91,6 +91,7 @@ func TestSim(t *testing.T) {
 		total.IdempotentAcked += s.Stats.IdempotentAcked
 		total.Duplicates += s.Stats.Duplicates
 		total.FailoversChecked += s.Stats.FailoversChecked
+		total.LoadWaits += s.Stats.LoadWaits
 	}
 	if total.Acked == 0 {
 		t.Fatal("no write was ever acknowledged: the simulation makes no progress")

@@ -220,9 +220,10 @@ func (s *Sim) produceIdempotent(k tp, idx int) {
 		return
 	}
 	pr.running = true
-	s.spawn("idempotent producer", s.client, nil, func(*task) result {
+	s.spawn("idempotent producer", s.client, nil, func(t *task) result {
 		defer func() { pr.running = false }()
-		for s.now < s.workloadEnd && s.failure == "" {
+		// t.dead: a run ended early (a test's own check failed) kills it.
+		for s.now < s.workloadEnd && s.failure == "" && !t.dead {
 			if pr.pending == nil {
 				for range 1 + s.rng.IntN(3) {
 					s.ck.nextValue++
@@ -374,15 +375,27 @@ func (s *Sim) read() {
 	p := n.inc.rm.Partition(k.topic, k.part)
 	hw := p.HighWatermark()
 	s.Stats.Reads++
-	for off, v := range s.contents(p.Log(), hw) {
+	b, err := p.Log().ReadBatches(nil, hw) // a client's read: through the disk fault
+	if err != nil {
+		if !n.diskFault {
+			s.fail("read %s-%d from node %d: %v", k.topic, k.part, n.id, err)
+		}
+		return // KAFKA_STORAGE_ERROR; the log, so the directory, went offline
+	}
+	for off, v := range s.decode(b, hw) {
 		s.ck.see(s, k, off, v, fmt.Sprintf("read below the high watermark %d of node %d", hw, n.id))
 	}
 }
 
-// contents decodes a log below end: offset → value.
+// contents decodes a log below end for a check: offset → value.
 func (s *Sim) contents(l *commitlog.Log, end int64) map[int64]string {
+	return s.decode(s.rawBytes(l, end), end)
+}
+
+// decode decodes batches: offset → value, below end.
+func (s *Sim) decode(b []byte, end int64) map[int64]string {
 	out := map[int64]string{}
-	it := record.NewBatches(s.rawBytes(l, end))
+	it := record.NewBatches(b)
 	for batch, h, ok := it.Next(); ok; batch, h, ok = it.Next() {
 		recs, err := record.DecodeRecords(batch, 1<<20)
 		if err != nil {
@@ -398,9 +411,12 @@ func (s *Sim) contents(l *commitlog.Log, end int64) map[int64]string {
 	return out
 }
 
-// rawBytes returns the log's batches whose last offset is below end.
+// rawBytes returns the log's batches whose last offset is below end, for a
+// check: the disk faults spare its reads.
 func (s *Sim) rawBytes(l *commitlog.Log, end int64) []byte {
+	s.checking = true
 	b, err := l.ReadBatches(nil, end)
+	s.checking = false
 	if err != nil {
 		s.fail("%v", err)
 	}
