@@ -78,7 +78,6 @@ func txnCoordinator(r *run, id string) int32 {
 type scripted struct {
 	r  *run
 	w  *txnWorkload
-	n  int
 	cl *kgo.Client
 }
 
@@ -100,8 +99,8 @@ func (s *scripted) client(opts ...kgo.Opt) {
 // begin starts a transaction and produces one record to each partition in
 // ps; it returns the transaction and the produce error.
 func (s *scripted) begin(timeout time.Duration, ps ...int32) (*txnOp, error) {
-	s.n++
-	op := s.w.h.begin(fmt.Sprintf("ts.%d", s.n), "ts")
+	s.w.scripted++ // numbered across rounds: a soak holds several times
+	op := s.w.h.begin(fmt.Sprintf("ts.%d", s.w.scripted), "ts")
 	if err := s.cl.BeginTransaction(); err != nil {
 		return op, err
 	}

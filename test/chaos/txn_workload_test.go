@@ -43,6 +43,8 @@ type txnWorkload struct {
 	wg      sync.WaitGroup
 	cwg     sync.WaitGroup // consumers
 	ccancel context.CancelFunc
+
+	scripted int // scripted transactions begun (the nemesis goroutine only)
 }
 
 func newTxnWorkload(r *run, topic string, partitions int32) *txnWorkload {
