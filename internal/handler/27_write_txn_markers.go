@@ -55,9 +55,10 @@ func (h *Handlers) writeTxnMarkers(ctx context.Context, _ *RequestContext, req *
 // is appended to each partition this broker leads, through the replica
 // layer, and acknowledged once committed on the ISR (the high watermark,
 // and so the last stable offset, past it); a partition another broker
-// leads gets it with WriteTxnMarkers to that broker. A partition
-// this broker has no log for is reported done: its topic was deleted, and
-// Kafka drops such markers too. A marker in __consumer_offsets completes the
+// leads gets it with WriteTxnMarkers to that broker. A partition the
+// metadata no longer has is reported done: its topic was deleted, and
+// Kafka drops such markers too; one it has but this broker holds no log
+// for yet is an error, retried. A marker in __consumer_offsets completes the
 // producer's transactional offset commits in the group coordinator.
 func (h *Handlers) WriteMarkers(ctx context.Context, m txn.MarkerRequest) map[txn.TopicPartition]error {
 	return h.writeMarkers(ctx, m, false)
@@ -92,7 +93,12 @@ func (h *Handlers) writeMarkers(ctx context.Context, m txn.MarkerRequest, report
 		}
 		l, mp, err := h.partitionLog(im, tp.Topic, tp.Partition)
 		if err != nil {
-			if errors.Is(err, errUnknownPartition) && !reportUnknown {
+			// Done only when the partition is gone from the metadata: a
+			// partition this broker leads but has no log for yet (its
+			// replica not made) would otherwise keep its transaction open,
+			// and a later abort marker of the producer would hide the
+			// committed records.
+			if errors.Is(err, errUnknownPartition) && !reportUnknown && !partitionExists(im, tp.Topic, tp.Partition) {
 				err = nil
 			}
 			out[tp] = err
