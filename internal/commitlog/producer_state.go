@@ -169,8 +169,72 @@ type ProducerAppendResult struct {
 // changes nothing. verify, if not nil, is called for a transactional batch
 // that would open a transaction on this partition (KIP-890 part 1): an
 // error rejects the batch.
+//
+// verify may ask a remote transaction coordinator, so it runs without the
+// producer-state lock (which every produce, marker and read_committed
+// fetch of the partition takes), under a verification guard as in Kafka:
+// a marker of the producer between the verification and the append clears
+// the guard and the batch is refused (ErrInvalidTxnState). Should a marker
+// close the producer's transaction between the look and the append, so
+// that a batch thought to continue it would open a new one, it is looked at
+// again; only after verifyAttempts such races is verify called with the
+// lock held.
 func (l *Log) AppendProducer(records []byte, leaderEpoch int32, verify func(producerID int64, epoch int16) error) (ProducerAppendResult, error) {
+	if verify == nil {
+		return l.appendProducer(records, leaderEpoch, nil, false, NoVerificationGuard)
+	}
+	h, err := record.ParseHeader(records)
+	if err != nil {
+		return ProducerAppendResult{}, err
+	}
+	if h.ProducerID < 0 || !h.Transactional() || h.Control() {
+		return l.appendProducer(records, leaderEpoch, nil, false, NoVerificationGuard)
+	}
+	for range verifyAttempts {
+		guard, err := l.startProduceVerification(&h)
+		if err != nil {
+			return ProducerAppendResult{}, err
+		}
+		if guard != unverified {
+			if err := verify(h.ProducerID, h.ProducerEpoch); err != nil {
+				return ProducerAppendResult{}, err
+			}
+		}
+		res, err := l.appendProducer(records, leaderEpoch, nil, false, guard)
+		if !errors.Is(err, errUnverified) {
+			return res, err
+		}
+	}
 	return l.appendProducer(records, leaderEpoch, verify, false, NoVerificationGuard)
+}
+
+// verifyAttempts bounds AppendProducer's verifications without the lock.
+const verifyAttempts = 3
+
+// errUnverified: a batch would open a transaction but was not verified
+// (the producer's transaction was open when AppendProducer looked).
+var errUnverified = errors.New("commitlog: transactional batch not verified")
+
+// unverified is the guard of a batch AppendProducer did not verify: should
+// it open a transaction after all, appendProducer answers errUnverified.
+const unverified VerificationGuard = math.MaxUint64
+
+// startProduceVerification returns a verification guard for a client's
+// transactional batch h that would open a transaction on this partition,
+// or unverified when it would not (a retry of a held batch, or the
+// producer's transaction is open here).
+func (l *Log) startProduceVerification(h *record.Header) (VerificationGuard, error) {
+	ps := &l.ps
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err := l.loadProducerStateLocked(); err != nil {
+		return NoVerificationGuard, err
+	}
+	e := ps.producers[h.ProducerID]
+	if _, dup := checkDuplicate(e, h); dup || (e != nil && e.txnFirstOffset >= 0) {
+		return unverified, nil
+	}
+	return l.verificationGuardLocked(h.ProducerID), nil
 }
 
 // AppendCoordinator appends a transactional batch a coordinator wrote on a
@@ -220,8 +284,15 @@ func (l *Log) StartTxnVerification(producerID int64) (VerificationGuard, error) 
 	if err := l.loadProducerStateLocked(); err != nil {
 		return NoVerificationGuard, err
 	}
+	return l.verificationGuardLocked(producerID), nil
+}
+
+// verificationGuardLocked returns the producer's guard, making one if it has
+// none. l.ps.mu must be held.
+func (l *Log) verificationGuardLocked(producerID int64) VerificationGuard {
+	ps := &l.ps
 	if v, ok := ps.verifying[producerID]; ok {
-		return v.guard, nil
+		return v.guard
 	}
 	if ps.verifying == nil {
 		ps.verifying = make(map[int64]verification)
@@ -229,7 +300,7 @@ func (l *Log) StartTxnVerification(producerID int64) (VerificationGuard, error) 
 	ps.nextGuard++
 	v := verification{guard: ps.nextGuard, since: l.nowMs()}
 	ps.verifying[producerID] = v
-	return v.guard, nil
+	return v.guard
 }
 
 func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(producerID int64, epoch int16) error, coordinator bool, guard VerificationGuard) (ProducerAppendResult, error) {
@@ -277,6 +348,14 @@ func (l *Log) appendProducer(records []byte, leaderEpoch int32, verify func(prod
 		}
 	}
 	opens := h.Transactional() && (e == nil || e.txnFirstOffset < 0)
+	if opens && !coordinator {
+		switch {
+		case guard == unverified:
+			return ProducerAppendResult{}, errUnverified
+		case guard != NoVerificationGuard && ps.verifying[h.ProducerID].guard != guard:
+			return ProducerAppendResult{}, fmt.Errorf("%w: producer %d: a marker came after the transaction was verified", ErrInvalidTxnState, h.ProducerID)
+		}
+	}
 	if opens && verify != nil {
 		if err := verify(h.ProducerID, h.ProducerEpoch); err != nil {
 			return ProducerAppendResult{}, err

@@ -85,3 +85,69 @@ func TestCoordinatorAppendVerificationGuard(t *testing.T) {
 	appendTxn("unchecked", 8, 0, NoVerificationGuard, nil)
 	marker(8, 0, true)
 }
+
+// TestProduceVerificationWithoutLock: AppendProducer's KIP-890 verification
+// (a call to a transaction coordinator, maybe remote) runs without the
+// producer-state lock: another producer's batch, a marker and a
+// read_committed fetch's aborted transactions go on meanwhile. A marker of
+// the verified producer in between refuses the batch (its transaction
+// ended after the verification); one of another producer does not.
+func TestProduceVerificationWithoutLock(t *testing.T) {
+	l := openTest(t, vfs.NewMem(), "/d/t-0", smallConfig(), clock.NewFake(time.UnixMilli(1000)))
+	defer l.Close()
+	during := func(pid int64, meanwhile func() error) error {
+		t.Helper()
+		var inner error
+		_, err := l.AppendProducer(pbatch(pid, 0, 0, 1, true), 0, func(int64, int16) error {
+			inner = meanwhile() // would deadlock if the lock were held
+			return nil
+		})
+		if inner != nil {
+			t.Fatalf("while producer %d was verified: %v", pid, inner)
+		}
+		return err
+	}
+
+	// Others' work goes on; the batch is appended.
+	if err := during(1, func() error {
+		if _, err := l.AppendProducer(pbatch(2, 0, 0, 1, false), 0, nil); err != nil {
+			return err
+		}
+		if _, err := l.AppendMarker(MarkerAppend{ProducerID: 3, Commit: false}); err != nil {
+			return err
+		}
+		_, err := l.AbortedTransactions(0, l.LogEndOffset())
+		return err
+	}); err != nil {
+		t.Fatalf("verified batch after others' appends: %v", err)
+	}
+	if _, err := l.AppendMarker(MarkerAppend{ProducerID: 1, Commit: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The producer's own marker overtook the verification: refused, and
+	// nothing appended or held.
+	leo := l.LogEndOffset()
+	err := during(4, func() error {
+		_, err := l.AppendMarker(MarkerAppend{ProducerID: 4, Commit: false})
+		return err
+	})
+	if !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("batch verified before its producer's marker: %v, want ErrInvalidTxnState", err)
+	}
+	if l.LogEndOffset() != leo+1 {
+		t.Fatalf("log end %d, want %d (the marker only)", l.LogEndOffset(), leo+1)
+	}
+	l.SetHighWatermark(l.LogEndOffset())
+	if lso := l.LastStableOffset(); lso != l.HighWatermark() {
+		t.Fatalf("LSO %d after the refused batch, HW %d", lso, l.HighWatermark())
+	}
+
+	// A retry of an appended batch is answered as a duplicate, unverified.
+	res, err := l.AppendProducer(pbatch(1, 0, 0, 1, true), 0, func(int64, int16) error {
+		return errors.New("verified a duplicate")
+	})
+	if err != nil || !res.Duplicate {
+		t.Fatalf("retry of a held batch: %+v, %v", res, err)
+	}
+}
