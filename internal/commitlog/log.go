@@ -108,9 +108,12 @@ type Log struct {
 	cleanerBusy   bool    // guarded by mu
 	truncGen      uint64  // guarded by mu: bumped by every truncation
 
-	flushed   atomic.Int64 // every offset below is durable (the recovery point)
-	hw        atomic.Int64
-	lso       atomic.Int64 // -1: follows hw
+	flushed atomic.Int64 // every offset below is durable (the recovery point)
+	hw      atomic.Int64
+	lso     atomic.Int64 // -1: follows hw
+	// held: transactions whose marker is in the log but not yet below the
+	// high watermark (unreplicated.go).
+	held      heldTxns
 	offline   atomic.Pointer[error]
 	onOffline func(*Log, error) // immutable; nil: nobody to tell
 	// corrupt: a corrupt batch took the log offline; it serves no reads
@@ -172,6 +175,7 @@ func openLog(fs vfs.FS, dir string, cfg Config, opts Options, st openState) (*Lo
 		logger: opts.Logger.With("topic", st.topic, "partition", st.partition),
 	}
 	l.lso.Store(-1)
+	l.held.first.Store(-1)
 	l.ps.expiration = opts.ProducerIDExpiration
 	l.epochs = newEpochCache(fs, dir, l.leo.Load)
 	if err := l.load(st); err != nil {
@@ -734,20 +738,27 @@ func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 func (l *Log) HighWatermark() int64 { return l.hw.Load() }
 
 // SetHighWatermark sets the high watermark, clamped to [log start, LEO].
+// Transactions whose marker it passed stop holding the last stable offset.
 func (l *Log) SetHighWatermark(hw int64) {
 	l.mu.RLock()
 	hw = min(max(hw, l.logStart), l.leo.Load())
 	l.mu.RUnlock()
 	l.hw.Store(hw)
+	l.held.release(hw)
 }
 
-// LastStableOffset returns the last stable offset; until the broker sets
-// one it follows the high watermark.
+// LastStableOffset returns the last stable offset: the first offset of the
+// oldest transaction that is open, or whose marker is not yet below the
+// high watermark; the high watermark if there is none.
 func (l *Log) LastStableOffset() int64 {
+	lso := l.hw.Load()
 	if v := l.lso.Load(); v >= 0 {
-		return min(v, l.hw.Load())
+		lso = min(v, lso)
 	}
-	return l.hw.Load()
+	if v := l.held.first.Load(); v >= 0 {
+		lso = min(v, lso)
+	}
+	return lso
 }
 
 // SetLastStableOffset sets the last stable offset (transactions). A

@@ -445,6 +445,7 @@ func (l *Log) AppendMarker(m MarkerAppend) (AppendResult, error) {
 		ps.snapBase = nb
 	}
 	lsoBefore := l.LastStableOffset()
+	l.holdLocked(m.ProducerID, res.FirstOffset)
 	if a, ok := ps.applyMarker(m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch, res.FirstOffset, now); ok {
 		a.LastStableOffset = lsoBefore
 		if err := l.addAbortedLocked(a); err != nil {
@@ -487,6 +488,7 @@ func (l *Log) applyReplicatedLocked(records []byte, spans []batchSpan) error {
 			continue
 		}
 		lso := l.lsoFromStateLocked()
+		l.holdLocked(h.ProducerID, h.BaseOffset)
 		if a, ok := ps.applyMarker(h.ProducerID, h.ProducerEpoch, commit, ce, h.BaseOffset, now); ok {
 			a.LastStableOffset = lso
 			seg := l.segmentBaseFor(a.LastOffset)

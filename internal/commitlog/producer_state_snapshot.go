@@ -208,6 +208,7 @@ func (l *Log) loadProducerStateLocked() error {
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i] > snaps[j] })
 	from := l.LogStartOffset()
 	ps.producers = nil
+	l.held.clear() // the replay below holds what is still unreplicated
 	removed := false
 	loadedAt := int64(-1) // offset of the snapshot loaded
 	for _, off := range snaps {
@@ -340,6 +341,7 @@ func (l *Log) replayProducerStateLocked(from, to int64) (map[int64]bool, error) 
 				continue
 			}
 			lso := l.lsoFromStateLocked()
+			l.holdLocked(h.ProducerID, h.BaseOffset)
 			if a, ok := ps.applyMarker(h.ProducerID, h.ProducerEpoch, commit, ce, h.BaseOffset, h.MaxTimestamp); ok {
 				a.LastStableOffset = lso
 				seg := l.segmentBaseFor(h.BaseOffset)
