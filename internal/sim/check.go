@@ -38,6 +38,7 @@ type checker struct {
 	maxEpoch       map[tp]int32        // highest leader epoch in any image
 	imageAt        map[int64]uint64    // image fingerprint at each metadata offset
 	producers      map[tp]*idemProducer
+	txn            txnState
 	steps          int
 }
 
@@ -178,6 +179,9 @@ func (s *Sim) checkAlways() {
 	}
 	if c.steps%200 == 0 {
 		s.checkLeadersHoldCommitted()
+	}
+	if every := s.cfg.TxnCheckEvery; every > 0 && c.steps%every == 0 {
+		s.checkTxnState()
 	}
 	s.checkLogDirFailover()
 }
@@ -393,6 +397,7 @@ func (s *Sim) finalChecks() {
 			}
 		}
 	}
+	s.checkTxnsFinal()
 }
 
 // replicaStates describes every replica of k, for liveness failures.

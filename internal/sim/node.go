@@ -715,6 +715,14 @@ func (s *Sim) log(inc *incarnation, k tp) (*commitlog.Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	// server.newTxn: every log's producer state is rebuilt before the
+	// first fetch, so that the last stable offsets hold the open
+	// transactions back (loaded lazily, a log's last stable offset follows
+	// its high watermark until then). A failure is logged there; the state
+	// loads again on the log's next use. A new log's state is loaded now
+	// too (the server: at its first use), so that the checks, which read
+	// the state, never load it and write its snapshot themselves.
+	_ = l.LoadProducerState()
 	inc.logs[k] = l
 	return l, nil
 }

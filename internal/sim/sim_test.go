@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"flag"
 	"os"
 	"strconv"
@@ -10,9 +11,10 @@ import (
 )
 
 var (
-	flagSeed  = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
-	flagSeeds = flag.Int("sim.seeds", 0, "number of seeds to run (default: defaultSeeds, or KAVKA_SIM_SEEDS)")
-	flagFirst = flag.Uint64("sim.first", 1, "first seed of a -sim.seeds run")
+	flagSeed     = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
+	flagSeeds    = flag.Int("sim.seeds", 0, "number of seeds to run (default: defaultSeeds, or KAVKA_SIM_SEEDS)")
+	flagFirst    = flag.Uint64("sim.first", 1, "first seed of a -sim.seeds run")
+	flagTxnCheck = flag.Int("sim.txncheck", 0, "steps between checks of the transaction state (default 500; 1 pins the step a replay goes wrong at)")
 )
 
 // seeds returns the seeds to run: -sim.seed alone, or -sim.seeds (else
@@ -63,6 +65,7 @@ func configFor(seed uint64) Config {
 		cfg.Learners = 1
 	}
 	cfg.CalmDiskFailure = seed%2 == 0
+	cfg.TxnCheckEvery = cmp.Or(*flagTxnCheck, cfg.TxnCheckEvery)
 	return cfg
 }
 
@@ -92,9 +95,17 @@ func TestSim(t *testing.T) {
 		total.Duplicates += s.Stats.Duplicates
 		total.FailoversChecked += s.Stats.FailoversChecked
 		total.LoadWaits += s.Stats.LoadWaits
+		total.TxnAcked += s.Stats.TxnAcked
+		total.TxnCommitted += s.Stats.TxnCommitted
+		total.TxnAborted += s.Stats.TxnAborted
+		total.TxnEpochBumps += s.Stats.TxnEpochBumps
+		total.TxnReads += s.Stats.TxnReads
 	}
 	if total.Acked == 0 {
 		t.Fatal("no write was ever acknowledged: the simulation makes no progress")
+	}
+	if total.TxnCommitted == 0 || total.TxnAborted == 0 {
+		t.Fatalf("transactions: %d committed, %d aborted: the transactional workload makes no progress", total.TxnCommitted, total.TxnAborted)
 	}
 	t.Logf("%d seeds in %v: %+v", len(ss), time.Since(start).Round(time.Millisecond), total)
 }

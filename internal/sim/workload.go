@@ -9,6 +9,7 @@ import (
 	"github.com/kavka-io/kavka/internal/commitlog"
 	"github.com/kavka-io/kavka/internal/metadata"
 	"github.com/kavka-io/kavka/internal/record"
+	"github.com/kavka-io/kavka/internal/replica"
 )
 
 // The workload: an admin client creates the topics, then producers send
@@ -148,11 +149,16 @@ func (s *Sim) scheduleWorkload(end time.Duration) {
 		if s.now >= min(end, s.workloadEnd) {
 			return
 		}
-		s.read()
+		if s.rng.IntN(2) == 0 {
+			s.read()
+		} else {
+			s.readCommittedOnLeader()
+		}
 		s.after(time.Duration(100+s.rng.IntN(300))*time.Millisecond, nil, read)
 	}
 	s.after(0, nil, produce)
 	s.after(0, nil, read)
+	s.after(0, nil, s.startTxnProducers)
 }
 
 // produce sends one acks=all batch to the leader of k that a random live
@@ -198,11 +204,13 @@ type idemProducer struct {
 	running bool
 }
 
-// producerBatch is a batch's producer id, epoch and base sequence.
+// producerBatch is a batch's producer id, epoch and base sequence, and
+// whether it is transactional.
 type producerBatch struct {
 	id    int64
 	epoch int16
 	seq   int32
+	txn   bool
 }
 
 var noProducer = producerBatch{id: -1, epoch: -1, seq: -1}
@@ -291,7 +299,8 @@ func (s *Sim) produceOn(inc *incarnation, k tp, pb producerBatch, values []strin
 	if p == nil {
 		return result{err: errors.New("unknown partition")}
 	}
-	b := record.NewBuilder(record.BuilderOptions{ProducerID: pb.id, ProducerEpoch: pb.epoch, BaseSequence: pb.seq, BaseTimestamp: inc.n.clk.Now().UnixMilli()})
+	b := record.NewBuilder(record.BuilderOptions{ProducerID: pb.id, ProducerEpoch: pb.epoch, BaseSequence: pb.seq,
+		Transactional: pb.txn, BaseTimestamp: inc.n.clk.Now().UnixMilli()})
 	for i, v := range values {
 		b.Add(record.Record{OffsetDelta: int32(i), Value: []byte(v)})
 	}
@@ -313,19 +322,30 @@ func (s *Sim) produceOn(inc *incarnation, k tp, pb producerBatch, values []strin
 	if err != nil {
 		return result{err: err}
 	}
-	s.logf("node %d appends %s-%d %d..%d in epoch %d (producer %d seq %d, duplicate %v)", inc.n.id, k.topic, k.part, res.FirstOffset, res.LastOffset, epoch, pb.id, pb.seq, res.Duplicate)
+	s.logf("node %d appends %s-%d %d..%d in epoch %d (producer %d/%d seq %d, txn %v, duplicate %v)", inc.n.id, k.topic, k.part, res.FirstOffset, res.LastOffset, epoch, pb.id, pb.epoch, pb.seq, pb.txn, res.Duplicate)
 	if res.Duplicate {
 		s.Stats.Duplicates++
 	}
-	if err := p.Log().WaitDurable(context.Background(), res.LastOffset); err != nil && !errors.Is(err, commitlog.ErrOffsetOutOfRange) {
+	r := s.awaitCommitted(inc, p, k, epoch, res.LastOffset)
+	if r.err != nil {
+		return r
+	}
+	return result{val: ack{first: res.FirstOffset, epoch: epoch, values: values}}
+}
+
+// awaitCommitted is the rest of the produce path after the leader's
+// append in epoch (handler: produceCommitted with acks=-1): fsync, let
+// the high watermark move, wait until it passes last.
+func (s *Sim) awaitCommitted(inc *incarnation, p *replica.Partition, k tp, epoch int32, last int64) result {
+	if err := p.Log().WaitDurable(context.Background(), last); err != nil && !errors.Is(err, commitlog.ErrOffsetOutOfRange) {
 		return result{err: err}
 	}
 	p.LeaderDurable()
 	deadline := s.now + s.cfg.RequestTimeout
 	for {
-		done, err := p.Committed(epoch, res.LastOffset+1, minISR)
+		done, err := p.Committed(epoch, last+1, minISR)
 		if done {
-			return result{val: ack{first: res.FirstOffset, epoch: epoch, values: values}, err: err}
+			return result{err: err}
 		}
 		if s.now >= deadline {
 			return result{err: errTimeout}
