@@ -49,9 +49,20 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 	// while it was down, and must not accept writes as that stale leader
 	// (RELIABILITY F1: acks in a stale epoch). When its liveness changes,
 	// every partition is applied again.
-	live := s.selfLive(im)
+	//
+	// Until then it does not follow either: a leader in that old image may
+	// be a zombie of an epoch the controller has since moved past, and
+	// this broker's fetches in the old epoch would count it in that
+	// zombie's ISR and let its high watermark pass records the current
+	// leader never got (internal/sim seed 483: a restarted follower
+	// fetched in epoch 0 after having led epoch 1, then truncated below
+	// the high watermark it had reported). Kafka's broker likewise applies
+	// no metadata to its replicas before catching up at startup.
+	registered := s.selfRegistered(im)
+	live := registered && s.selfLive(im)
 	relive := live != s.wasLive
-	s.wasLive = live
+	reapply := relive || registered != s.wasRegistered
+	s.wasLive, s.wasRegistered = live, registered
 	// Partitions gone since prev first: prev may be several images back
 	// (runSync coalesces), so a topic may have been deleted and created
 	// again (a new id) in between; its new replica is applied below.
@@ -78,7 +89,7 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 				}
 				continue
 			}
-			if prev != nil && !relive {
+			if prev != nil && !reapply {
 				if pt := prev.Topic(name); pt != nil && pt.ID == t.ID && i < len(pt.Partitions) && samePartition(&pt.Partitions[i], mp) &&
 					s.replicas.Partition(name, mp.Index) != nil {
 					continue
@@ -89,8 +100,8 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 				continue
 			}
 			leader := mp.Leader
-			if leader == self && !live {
-				leader = -1 // not until this incarnation is registered and unfenced
+			if !registered || (leader == self && !live) {
+				leader = -1 // not until this incarnation is registered (and unfenced, to lead)
 			}
 			err := s.replicas.Apply(name, mp.Index, l, replica.State{
 				Leader: leader, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
@@ -121,6 +132,18 @@ func (s *Server) removeLog(topic string, partition int32, stray bool) {
 		return
 	}
 	s.logger.Info("log of a former replica removed", "topic", topic, "partition", partition, "stray", stray)
+}
+
+// selfRegistered reports whether im holds this incarnation's registration
+// (fenced or not): the image is at least as new as the metadata the broker
+// had caught up with when it registered. Always true on a single node.
+func (s *Server) selfRegistered(im *metadata.Image) bool {
+	if s.quorum == nil {
+		return true
+	}
+	epoch := s.quorum.epoch.Load()
+	r := im.Registration(s.cfg.NodeID)
+	return epoch > 0 && r != nil && r.Epoch == epoch
 }
 
 // wasReplica reports whether prev listed self as a replica of partition i

@@ -79,9 +79,10 @@ type Server struct {
 
 	topicCfgs atomic.Pointer[map[string]config.Topic] // resolved topic configs, by topic
 
-	syncMu  sync.Mutex      // serializes syncLogs (subscriber, runSync and start-up)
-	wasLive bool            // guarded by syncMu: selfLive at the last syncReplicas (replica.go)
-	synced  *metadata.Image // guarded by syncMu: the image the logs and replicas were last made to match
+	syncMu        sync.Mutex      // serializes syncLogs (subscriber, runSync and start-up)
+	wasLive       bool            // guarded by syncMu: selfLive at the last syncReplicas (replica.go)
+	wasRegistered bool            // guarded by syncMu: selfRegistered at the last syncReplicas
+	synced        *metadata.Image // guarded by syncMu: the image the logs and replicas were last made to match
 
 	// In cluster mode the metadata subscriber only hands the newest image
 	// to runSync (syncNext, syncWake: one slot), which creates the logs

@@ -77,20 +77,21 @@ type tp struct {
 // incarnation is a node's in-memory state between a start and a crash:
 // the production objects and the glue's own state.
 type incarnation struct {
-	n      *node
-	meta   *metadata.Store
-	raft   *raft.Stepper
-	rm     *replica.Manager
-	logs   map[tp]*commitlog.Log
-	tasks  map[uint64]*task
-	dirty  bool  // raft has work: run Ready
-	epoch  int64 // broker epoch, 0 until registered (server: quorumNode.epoch)
-	live   bool  // the image holds the current registration, unfenced
-	storeQ []*task
-	store  *task // the Store task running (it may hold Store.mu while parked)
-	hwWait map[tp][]hwWaiter
-	lastHW map[tp]int64 // per partition: the HW last seen, for monotonicity
-	lastIm *metadata.Image
+	n          *node
+	meta       *metadata.Store
+	raft       *raft.Stepper
+	rm         *replica.Manager
+	logs       map[tp]*commitlog.Log
+	tasks      map[uint64]*task
+	dirty      bool  // raft has work: run Ready
+	epoch      int64 // broker epoch, 0 until registered (server: quorumNode.epoch)
+	live       bool  // the image holds the current registration, unfenced
+	registered bool  // the image holds the current registration
+	storeQ     []*task
+	store      *task // the Store task running (it may hold Store.mu while parked)
+	hwWait     map[tp][]hwWaiter
+	lastHW     map[tp]int64 // per partition: the HW last seen, for monotonicity
+	lastIm     *metadata.Image
 
 	// stopping: a controlled shutdown began; the broker loop ends (server:
 	// Run's context cancelled, then quorumNode.shutdown).
@@ -603,9 +604,11 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 	inc.lastIm = next
 	n := inc.n
 	r := next.Registration(n.id)
-	live := inc.epoch > 0 && r != nil && r.Epoch == inc.epoch && !r.Fenced
+	registered := inc.epoch > 0 && r != nil && r.Epoch == inc.epoch
+	live := registered && !r.Fenced
 	relive := live != inc.live
-	inc.live = live
+	reapply := relive || registered != inc.registered
+	inc.live, inc.registered = live, registered
 	for _, name := range next.TopicNames() {
 		t := next.Topic(name)
 		for i := range t.Partitions {
@@ -615,7 +618,7 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 				s.removeReplica(inc, prev, t, i, live && relive)
 				continue
 			}
-			if prev != nil && !relive {
+			if prev != nil && !reapply {
 				if pt := prev.Topic(name); pt != nil && pt.ID == t.ID && i < len(pt.Partitions) && samePartition(&pt.Partitions[i], mp) &&
 					inc.rm.Partition(name, mp.Index) != nil {
 					continue
@@ -631,8 +634,8 @@ func (s *Sim) onImage(inc *incarnation, prev, next *metadata.Image) {
 				continue
 			}
 			leader := mp.Leader
-			if leader == n.id && !live {
-				leader = -1
+			if !registered || (leader == n.id && !live) {
+				leader = -1 // server: syncReplicas
 			}
 			if err := inc.rm.Apply(name, mp.Index, l, replica.State{Leader: leader, LeaderEpoch: mp.LeaderEpoch,
 				PartitionEpoch: mp.PartitionEpoch, Replicas: mp.Replicas, ISR: mp.ISR}); err != nil {
