@@ -574,19 +574,10 @@ func (s *Sim) checkTxnLog(who string, k tp, l *commitlog.Log) {
 // precommitted read), and every acknowledged batch of a committed
 // transaction below the last stable offset must be (lost write).
 func (s *Sim) readCommittedOnLeader() {
-	k := s.partitions()[s.rng.IntN(len(s.partitions()))]
-	var leaders []*node
-	for _, n := range s.nodes {
-		if n.up && !n.paused && n.inc != nil {
-			if r, _ := s.replicaRole(n.id, k); r == "leader" {
-				leaders = append(leaders, n)
-			}
-		}
-	}
-	if len(leaders) == 0 {
+	n, k, ok := s.randomLeader()
+	if !ok {
 		return
 	}
-	n := leaders[s.rng.IntN(len(leaders))]
 	l := n.inc.logs[k]
 	lso := l.LastStableOffset()
 	raw, err := l.ReadBatches(nil, lso) // a client's read: through the disk fault

@@ -376,9 +376,10 @@ func (s *Sim) onAck(k tp, leader int32, r result) {
 	}
 }
 
-// read reads a random partition from a node that acts as its leader (a
-// stale one too), below its high watermark: all of that is committed.
-func (s *Sim) read() {
+// randomLeader picks a random partition and a random running node that
+// acts as its leader (a stale one too), as a client's read would reach.
+// ok is false when no node leads the partition.
+func (s *Sim) randomLeader() (*node, tp, bool) {
 	k := s.partitions()[s.rng.IntN(len(s.partitions()))]
 	var leaders []*node
 	for _, n := range s.nodes {
@@ -389,9 +390,18 @@ func (s *Sim) read() {
 		}
 	}
 	if len(leaders) == 0 {
+		return nil, k, false
+	}
+	return leaders[s.rng.IntN(len(leaders))], k, true
+}
+
+// read reads a random partition from a node that acts as its leader (a
+// stale one too), below its high watermark: all of that is committed.
+func (s *Sim) read() {
+	n, k, ok := s.randomLeader()
+	if !ok {
 		return
 	}
-	n := leaders[s.rng.IntN(len(leaders))]
 	p := n.inc.rm.Partition(k.topic, k.part)
 	hw := p.HighWatermark()
 	s.Stats.Reads++
