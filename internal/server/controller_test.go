@@ -77,6 +77,15 @@ func newTestCluster(t *testing.T, controllers, brokers int, opts ...func(*Option
 	return c
 }
 
+// addrs returns the client addresses of brokers 1 to n.
+func (c *testCluster) addrs(n int32) []string {
+	var out []string
+	for id := int32(1); id <= n; id++ {
+		out = append(out, c.nodes[id].Addr().String())
+	}
+	return out
+}
+
 func (c *testCluster) start(id int32) {
 	c.t.Helper()
 	r, err := Start(c.cfgs[id], c.opts)

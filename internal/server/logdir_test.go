@@ -229,10 +229,7 @@ func restartedKeepsData(t *testing.T, cfg *config.Broker, opts Options, topic st
 // closed when the test ends.
 func (c *testCluster) patientClient(t *testing.T) (*kgo.Client, []string) {
 	t.Helper()
-	var seeds []string
-	for id := int32(1); id <= 4; id++ {
-		seeds = append(seeds, c.nodes[id].Addr().String())
-	}
+	seeds := c.addrs(4)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RecordDeliveryTimeout(45*time.Second), kgo.RetryTimeout(45*time.Second))
 	if err != nil {

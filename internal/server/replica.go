@@ -59,7 +59,7 @@ func (s *Server) syncReplicas(prev, im *metadata.Image) {
 	// the high watermark it had reported). Kafka's broker likewise applies
 	// no metadata to its replicas before catching up at startup.
 	registered := s.selfRegistered(im)
-	live := registered && s.selfLive(im)
+	live := s.selfLive(im) // implies registered
 	relive := live != s.wasLive
 	reapply := relive || registered != s.wasRegistered
 	s.wasLive, s.wasRegistered = live, registered
@@ -182,7 +182,5 @@ func (s *Server) selfLive(im *metadata.Image) bool {
 	if s.quorum == nil {
 		return true
 	}
-	epoch := s.quorum.epoch.Load()
-	r := im.Registration(s.cfg.NodeID)
-	return epoch > 0 && r != nil && r.Epoch == epoch && !r.Fenced && s.quorum.lease.holds(im.Offset)
+	return s.selfRegistered(im) && !im.Registration(s.cfg.NodeID).Fenced && s.quorum.lease.holds(im.Offset)
 }

@@ -51,18 +51,12 @@ func TestClusterTxnOffsetCommitRemoteTxnCoordinator(t *testing.T) {
 	adm := c.admin(1)
 	clusterCreate(t, adm, "in", 1, 3)
 	clusterCreate(t, adm, "out", 1, 3)
-	var seeds []string
-	for id := int32(1); id <= 3; id++ {
-		seeds = append(seeds, c.nodes[id].Addr().String())
-	}
+	seeds := c.addrs(3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const groupID = "g"
-	gc := adm.FindGroupCoordinators(ctx, groupID)[groupID]
-	if gc.Err != nil {
-		t.Fatalf("find group coordinator: %v", gc.Err)
-	}
-	txnID, _ := txnIDAwayFrom(ctx, t, adm, gc.NodeID)
+	gcNode := groupCoordinator(ctx, t, adm, groupID)
+	txnID, _ := txnIDAwayFrom(ctx, t, adm, gcNode)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("in"))
 	must(t, err)
 	defer prod.Close()
@@ -92,7 +86,7 @@ func TestClusterTxnOffsetCommitRemoteTxnCoordinator(t *testing.T) {
 		committed, err := sess.End(ectx, kgo.TryCommit)
 		ecancel()
 		if err != nil || !committed {
-			t.Fatalf("End: committed %v, err %v (transaction coordinator of %s elsewhere than group coordinator %d)", committed, err, txnID, gc.NodeID)
+			t.Fatalf("End: committed %v, err %v (transaction coordinator of %s elsewhere than group coordinator %d)", committed, err, txnID, gcNode)
 		}
 		copied += len(out)
 	}
@@ -129,7 +123,7 @@ func TestClusterTxnOffsetCommitRemoteTxnCoordinator(t *testing.T) {
 	rp.Partition, rp.Offset = 0, 1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, prod.Broker(int(gc.NodeID)))
+	resp, err := req.RequestWith(ctx, prod.Broker(int(gcNode)))
 	must(t, err)
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
 		t.Errorf("TxnOffsetCommit outside a transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
@@ -240,19 +234,13 @@ func TestClusterTxnOffsetCommitOvertakenByEndTxn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const groupID = "g-late"
-	gc := adm.FindGroupCoordinators(ctx, groupID)[groupID]
-	if gc.Err != nil {
-		t.Fatalf("find group coordinator: %v", gc.Err)
-	}
-	txnID, tc := txnIDAwayFrom(ctx, t, adm, gc.NodeID)
-	var seeds []string
-	for id := int32(1); id <= 3; id++ {
-		seeds = append(seeds, c.nodes[id].Addr().String())
-	}
+	gcNode := groupCoordinator(ctx, t, adm, groupID)
+	txnID, tc := txnIDAwayFrom(ctx, t, adm, gcNode)
+	seeds := c.addrs(3)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	must(t, err)
 	defer cl.Close()
-	txnBroker, groupBroker := cl.Broker(int(tc)), cl.Broker(int(gc.NodeID))
+	txnBroker, groupBroker := cl.Broker(int(tc)), cl.Broker(int(gcNode))
 
 	init := kmsg.NewPtrInitProducerIDRequest()
 	init.TransactionalID, init.TransactionTimeoutMillis = &txnID, 60000
@@ -405,10 +393,7 @@ func TestClusterEndTxnAnswersBeforeMarkers(t *testing.T) {
 		}
 		return false
 	})
-	var seeds []string
-	for id := int32(1); id <= 3; id++ {
-		seeds = append(seeds, c.nodes[id].Addr().String())
-	}
+	seeds := c.addrs(3)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("out"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(time.Minute))
 	must(t, err)
@@ -496,4 +481,14 @@ func TestClusterEndTxnAnswersBeforeMarkers(t *testing.T) {
 	if len(got) != 1 || got[0] != "v" {
 		t.Errorf("read_committed out-%d = %q, want [v]", part, got)
 	}
+}
+
+// groupCoordinator returns the node id of group's coordinator.
+func groupCoordinator(ctx context.Context, t *testing.T, adm *kadm.Client, group string) int32 {
+	t.Helper()
+	gc := adm.FindGroupCoordinators(ctx, group)[group]
+	if gc.Err != nil {
+		t.Fatalf("find group coordinator: %v", gc.Err)
+	}
+	return gc.NodeID
 }
